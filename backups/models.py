@@ -1,0 +1,1 @@
+"""Backup jobs, sets, segments, the catalog (see the backup engine issue)."""

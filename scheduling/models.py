@@ -1,0 +1,1 @@
+"""Schedules, job runs, heartbeats (see the scheduling issue)."""

@@ -1,0 +1,177 @@
+"""tapebackup settings: everything comes from the environment, with safe defaults.
+
+The embedded default needs no configuration at all: SQLite (WAL) and the virtual tape
+library under ``TAPEBACKUP_DATA_DIR``. `.env.example` lists every variable.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from tapebackup.env import env_bool, env_int, env_list, env_str, secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("TAPEBACKUP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+VTL_ROOT = DATA_DIR / "vtl"
+
+SECRET_KEY = secret_key(DATA_DIR)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "django_crontab",
+    "tapes",
+    "backups",
+    "scheduling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tapebackup.urls"
+WSGI_APPLICATION = "tapebackup.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _databases() -> dict:
+    url = env_str("DATABASE_URL")
+    if not url:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{DATA_DIR / 'tapebackup.sqlite3'}"
+    try:
+        db = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL I understand: {exc}")
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        # The web process and a qcluster share the file: WAL lets readers and one writer work
+        # at once, IMMEDIATE makes write transactions wait for the lock instead of failing
+        # with "database is locked" (reference/django-q2.md §5, experiment E17).
+        db["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    elif not db["ENGINE"].startswith("django.db.backends.postgresql"):
+        raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
+    return {"default": db}
+
+
+DATABASES = _databases()
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-q2 keeps cluster stats in the cache; it must be shared between processes.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "tapebackup_cache",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")  # cron schedules are read in this zone
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+LOGIN_URL = "admin:login"
+
+# Email, for notifications (failures, waiting for media, health changes).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tapebackup@localhost")
+TAPEBACKUP_NOTIFY_EMAILS = env_list("TAPEBACKUP_NOTIFY_EMAILS", [])
+
+# Production hardening; `check --deploy` is clean when these are on (docs/deploy.md).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# This node's name: it owns the drives whose `node` field matches, and its drive jobs go to
+# the django-q2 cluster of that name.
+TAPEBACKUP_NODE = env_str("TAPEBACKUP_NODE", "local")
+
+# django-q2 with the ORM broker on the default database (no Redis). `retry` is a lease, not
+# a delay: it must exceed the longest wait-in-queue plus run time, or a running job is handed
+# out again (reference/django-q2.md §0-§1). Jobs guard themselves against duplicates anyway.
+Q_CLUSTER_NAME = env_str("Q_CLUSTER_NAME")
+_JOB_TIMEOUT = env_int("TAPEBACKUP_JOB_TIMEOUT", 48 * 3600, minimum=60)
+Q_CLUSTER = {
+    "name": "tapebackup",
+    "orm": "default",
+    "cache": "default",
+    "workers": env_int("Q_WORKERS", 2, minimum=1),
+    "timeout": _JOB_TIMEOUT,
+    "retry": _JOB_TIMEOUT + 3600,
+    "max_attempts": 1,  # our job runs decide retries, never the broker
+    "ack_failures": True,
+    "queue_limit": 1,
+    "poll": 1,
+    "catch_up": False,
+    "save_limit": 0,
+    "time_zone": "UTC",
+    "label": "Task queue (transport)",
+    # Must exist even when empty: with Q_CLUSTER_NAME set and no ALT_CLUSTERS key django-q2
+    # raises KeyError in every process (reference/django-q2.md §3, E15).
+    "ALT_CLUSTERS": {},
+}
+if Q_CLUSTER_NAME and Q_CLUSTER_NAME != Q_CLUSTER["name"]:
+    Q_CLUSTER["ALT_CLUSTERS"][Q_CLUSTER_NAME] = {"workers": 1, "queue_limit": 1}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
