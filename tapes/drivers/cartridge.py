@@ -206,7 +206,6 @@ class CartridgeStore:
 
     def read_record(self, file_number: int, block: int) -> bytes:
         """The payload of one record, decompressed when the cartridge compresses."""
-        self._flush_tail_if(file_number)
         start, end = self.record_span(file_number, block)
         data, _ = self._reader(file_number)
         stored = os.pread(data, end - start, start)
@@ -215,11 +214,6 @@ class CartridgeStore:
         if self.meta["compression"]:
             return zstandard.ZstdDecompressor().decompress(stored)
         return stored
-
-    def _flush_tail_if(self, file_number: int) -> None:
-        # Appends go through unbuffered fds, so nothing to flush; kept as the one place to
-        # change should buffering be added.
-        return None
 
     # -- writing --------------------------------------------------------------------------
 

@@ -24,10 +24,10 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tapes.drivers.base import (
     Changer,
@@ -361,8 +361,10 @@ class VirtualLibrary:
     ) -> None:
         """Inject faults for one drive or one cartridge; another process sees them at once.
 
-        ``write_error_at`` / ``read_error_at``: record number ``N`` (any tape file) or
-        ``(file, N)``; the record stays bad until the fault is cleared, like a bad spot.
+        ``write_error_at`` / ``read_error_at``: ``N`` = block number N (0-based) of any tape
+        file, or ``(file, N)`` = block N of that tape file only. The spot stays bad (every
+        attempt fails with ``MediaError``, nothing is written, the position does not move)
+        until the fault is cleared.
         ``offline`` and ``cleaning_requested`` apply to drives only.
         """
         faults: dict[str, Any] = {}

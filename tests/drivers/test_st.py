@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tapes.drivers import st
 from tapes.drivers.base import (
     DriveBusy,
     EndOfData,
@@ -20,7 +21,6 @@ from tapes.drivers.base import (
     WriteProtected,
     WrongRecordSize,
 )
-from tapes.drivers import st
 from tapes.drivers.st import (
     GMT_BOT,
     GMT_EOD,
@@ -66,9 +66,6 @@ class RecordedIoctl:
             if code in self.fail:
                 raise OSError(self.fail.pop(code), "fake")
         return bytes(arg)
-
-    def ops(self) -> list[tuple[int, bytes]]:
-        return [call for call in self.calls]
 
 
 class FakeOs:

@@ -119,3 +119,27 @@ def test_mtx_status_text_parses_back(library) -> None:
     assert lines[3].startswith("      Storage Element 1:Full :VolumeTag=LA0001L8 ")
     assert lines[-1] == "      Storage Element 10 IMPORT/EXPORT:Empty"
     assert parse_mtx_status(text) == library.changer().status()
+
+
+def _shuffle(root: str, source: int, destination: int, rounds: int) -> None:
+    """Move one cartridge back and forth; run in parallel processes."""
+    changer = VirtualLibrary.open(root, "lab").changer()
+    for _ in range(rounds):
+        changer.transfer(source, destination)
+        changer.transfer(destination, source)
+
+
+def test_concurrent_processes_do_not_corrupt_the_state(vtl_root, library) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_shuffle, args=(str(vtl_root), s, s + 6, 15))
+               for s in (1, 2)]
+    workers += [context.Process(target=_shuffle, args=(str(vtl_root), 3, 7, 15))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    slots = library.changer().status().slots
+    assert [s.barcode for s in slots[:6]] == [f"LA000{n}L8" for n in range(1, 7)]
