@@ -396,3 +396,22 @@ class TapeLocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tape.barcode} {self.description} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Installation(models.Model):
+    """This installation's identity, written into every label it writes.
+
+    A tape whose label carries another installation's id is foreign: it may be read and
+    restored from, never written, unless an operator relabels it explicitly.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"installation {self.uuid}"
+
+    @classmethod
+    def get(cls) -> Installation:
+        installation = cls.objects.order_by("pk").first()
+        return installation or cls.objects.create()
