@@ -332,7 +332,7 @@ class MemberData:
         self.expected = expected
         self.checksum: str | None = None
         self._digest = hashlib.sha256()
-        self._regions_left = 0
+        self._finished = False
         self.done_reading = data_size == 0
         reader._current = self
         if entry.sparse is not None:
@@ -357,11 +357,13 @@ class MemberData:
             pass
 
     def _finish(self) -> None:
-        if self.done_reading and self.checksum is not None:
+        if self.consumed >= self.data_size and self.done_reading and self._finished:
             return
+        self._finished = True
         self.done_reading = True
         self.consumed = self.data_size
-        self.checksum = self._digest.hexdigest()
+        if self.entry.type is EntryType.REGULAR:
+            self.checksum = self._digest.hexdigest()
         if self.expected is not None and self.expected != self.checksum:
             raise ChecksumMismatch(f"The data of {self.entry.name!r} does not match its checksum.")
 
@@ -388,7 +390,7 @@ class MemberData:
                     if numbers[0] > MAX_SPARSE_REGIONS:
                         raise FormatError(f"The sparse map of {self.entry.name!r} is absurdly long.")
                     wanted = 1 + 2 * numbers[0]
-            if len(pending) > 40:
+            if (wanted is None or len(numbers) < wanted) and len(pending) > 40:
                 raise FormatError(f"The sparse map of {self.entry.name!r} is malformed.")
         regions = tuple(zip(numbers[1::2], numbers[2::2]))
         end = 0
