@@ -4,6 +4,9 @@ The engine hands rows over as tuples in ``COLUMNS`` order while it writes; every
 ``BATCH_ROWS`` rows (and at every segment end) one short transaction commits them, so
 memory is bounded and no transaction is open while the tape moves. The index spool keeps
 a segment's rows on disk until its index tape file is written.
+
+(This module belongs to the backup engine. Catalog *search*, browsing and rebuild from tape
+live in ``backups/catalog_search.py`` — don't overwrite this file with them.)
 """
 
 from __future__ import annotations
