@@ -82,6 +82,9 @@ def _databases() -> dict:
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+        # Tests use a file, not memory, so qcluster subprocesses and heartbeat threads see
+        # the test database (tests/scheduling/clusters.py).
+        db["TEST"] = {"NAME": str(DATA_DIR / "test_tapebackup.sqlite3")}
     elif not db["ENGINE"].startswith("django.db.backends.postgresql"):
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
     return {"default": db}
@@ -143,30 +146,62 @@ TAPEBACKUP_NODE = env_str("TAPEBACKUP_NODE", "local")
 
 # django-q2 with the ORM broker on the default database (no Redis). `retry` is a lease, not
 # a delay: it must exceed the longest wait-in-queue plus run time, or a running job is handed
-# out again (reference/django-q2.md §0-§1). Jobs guard themselves against duplicates anyway.
+# out again (reference/django-q2.md §0-§1). Our broker (scheduling.broker.TapeORM) leases each
+# task for its own timeout plus a margin and never prefetches; job runs also claim themselves,
+# so a duplicate delivery is harmless (docs/scheduling.md).
 Q_CLUSTER_NAME = env_str("Q_CLUSTER_NAME")
-_JOB_TIMEOUT = env_int("TAPEBACKUP_JOB_TIMEOUT", 48 * 3600, minimum=60)
+_JOB_TIMEOUT = env_int("TAPEBACKUP_JOB_TIMEOUT", 48 * 3600, minimum=1)
+TAPEBACKUP_JOB_TIMEOUT = _JOB_TIMEOUT
+TAPEBACKUP_LEASE_MARGIN = env_int("TAPEBACKUP_LEASE_MARGIN", 3600, minimum=1)
+# Storage nodes that run their own cluster (Q_CLUSTER_NAME=<node>) for their drives' jobs.
+# Empty (the embedded default): one cluster, the default one, runs everything.
+TAPEBACKUP_NODES = env_list("TAPEBACKUP_NODES", [])
+_Q_POLL = float(env_str("Q_POLL", "1") or 1)  # tests shorten it
 Q_CLUSTER = {
     "name": "tapebackup",
     "orm": "default",
     "cache": "default",
+    "broker_class": "scheduling.broker.TapeORM",
     "workers": env_int("Q_WORKERS", 2, minimum=1),
     "timeout": _JOB_TIMEOUT,
-    "retry": _JOB_TIMEOUT + 3600,
+    "retry": _JOB_TIMEOUT + TAPEBACKUP_LEASE_MARGIN,
     "max_attempts": 1,  # our job runs decide retries, never the broker
     "ack_failures": True,
     "queue_limit": 1,
-    "poll": 1,
+    "poll": _Q_POLL,
     "catch_up": False,
     "save_limit": 0,
-    "time_zone": "UTC",
+    "time_zone": "UTC",  # our schedules carry their own zone (scheduling/cron.py)
     "label": "Task queue (transport)",
     # Must exist even when empty: with Q_CLUSTER_NAME set and no ALT_CLUSTERS key django-q2
     # raises KeyError in every process (reference/django-q2.md §3, E15).
     "ALT_CLUSTERS": {},
 }
-if Q_CLUSTER_NAME and Q_CLUSTER_NAME != Q_CLUSTER["name"]:
-    Q_CLUSTER["ALT_CLUSTERS"][Q_CLUSTER_NAME] = {"workers": 1, "queue_limit": 1}
+# A node's cluster runs its drives' jobs: as many workers as it has drives (Q_WORKERS), and
+# no scheduler (the default cluster fires the scheduler tick).
+for _node in {*TAPEBACKUP_NODES, Q_CLUSTER_NAME} - {"", Q_CLUSTER["name"]}:
+    Q_CLUSTER["ALT_CLUSTERS"][_node] = {"queue_limit": 1, "scheduler": False}
+# A test-only "sleep" job kind (scheduling/kinds.py) for the multi-process tests.
+TAPEBACKUP_TEST_JOB_KINDS = env_bool("TAPEBACKUP_TEST_JOB_KINDS", False)
+# Job runs: heartbeat interval, when a silent run counts as dead, log size, media deadline.
+TAPEBACKUP_HEARTBEAT_SECONDS = float(env_str("TAPEBACKUP_HEARTBEAT_SECONDS", "15") or 15)
+TAPEBACKUP_STALE_SECONDS = float(env_str("TAPEBACKUP_STALE_SECONDS", "180") or 180)
+TAPEBACKUP_CLUSTER_HEARTBEAT_SECONDS = float(
+    env_str("TAPEBACKUP_CLUSTER_HEARTBEAT_SECONDS", "10") or 10)
+TAPEBACKUP_CLUSTER_STALE_SECONDS = env_int("TAPEBACKUP_CLUSTER_STALE_SECONDS", 120, minimum=1)
+TAPEBACKUP_LOG_MAX_BYTES = env_int("TAPEBACKUP_LOG_MAX_BYTES", 64 * 1024, minimum=1024)
+TAPEBACKUP_MEDIA_DEADLINE_SECONDS = env_int(
+    "TAPEBACKUP_MEDIA_DEADLINE_SECONDS", 24 * 3600, minimum=60)
+
+# The per-host watchdog, installed into the crontab with `manage.py crontab add`. Its wrapper
+# exits non-zero and writes to stderr on alerts, which cron mails (django-crontab itself
+# swallows exceptions: reference/django-q2.md §6).
+CRONJOBS = [
+    ("*/5 * * * *", "scheduling.watchdog.watchdog_cron"),
+]
+# Cron does not see the service's environment: e.g. "set -a; . /etc/tapebackup/env; set +a;"
+CRONTAB_COMMAND_PREFIX = env_str("CRONTAB_COMMAND_PREFIX")
+CRONTAB_COMMENT = "tapebackup watchdog"
 
 LOGGING = {
     "version": 1,

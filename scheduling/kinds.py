@@ -1,0 +1,164 @@
+"""The job kinds: each adapter calls exactly one service.
+
+``health`` and ``inventory`` are ours and the inventory's; ``backup``, ``restore``,
+``verify`` and ``retention`` call the contracts the backup engine issues deliver, imported
+lazily: until a module exists its runs fail with "This job kind is not available yet."
+``sleep`` is a test-only kind (TAPEBACKUP_TEST_JOB_KINDS) the multi-process tests count
+executions with.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+
+from backups.errors import JobError, NeedsMedia
+from scheduling import conf
+from scheduling.registry import KindNotAvailable, job_kind
+
+DRIVE_JOB_TIMEOUT = lambda params: conf.job_timeout_seconds()  # noqa: E731
+
+
+def _service(module: str, name: str):
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise KindNotAvailable("This job kind is not available yet.") from None
+
+
+def _media_type(params: dict) -> str | None:
+    return params.get("media_type") or None
+
+
+@job_kind("health", label="Health check", timeout=300)
+def health(*, run, context, drive_id=None) -> str:
+    from scheduling.health import health_check
+
+    report = health_check()
+    for reason in report.reasons:
+        context.log(reason, level="warning" if report.status != "ok" else "info")
+    return f"{report.get_status_display()}: {len(report.reasons)} finding(s)."
+
+
+def _library_node(params: dict) -> str | None:
+    from tapes.models import Library
+
+    library = Library.objects.filter(name=params.get("library")).first()
+    return library.node if library else None
+
+
+@job_kind("inventory", label="Library inventory", timeout=3600, node=_library_node)
+def inventory(*, run, context, drive_id=None) -> str:
+    from tapes.models import Library
+
+    library_inventory = _service("tapes.media", "library_inventory")
+    library = Library.objects.filter(name=run.params.get("library")).first()
+    if library is None:
+        raise JobError(f"There is no library named {run.params.get('library')!r}.")
+    report = library_inventory(library=library, user=run.requested_by)
+    for problem in getattr(report, "problems", []):
+        context.log(problem, level="warning")
+    return report.summary() if hasattr(report, "summary") else "Inventory done."
+
+
+@job_kind("backup", label="Backup", needs_drive=True, media_type=_media_type,
+          timeout=DRIVE_JOB_TIMEOUT)
+def backup(*, run, context, drive_id=None) -> str:
+    backup_run = _service("backups.engine", "backup_run")
+    params = run.params
+    backup_set = backup_run(job_id=int(params["job_id"]), level=params.get("level", "full"),
+                            drive_id=drive_id, context=context)
+    status = str(getattr(backup_set, "status", "")).lower().replace("_", " ")
+    if "fail" in status:
+        raise JobError(f"Backup set {backup_set.pk} failed; see the run's log.")
+    if "warning" in status:
+        context.log(f"Backup set {backup_set.pk} completed with warnings.", level="warning")
+    return f"Backup set {backup_set.pk}: {status or 'done'}."
+
+
+@job_kind("restore", label="Restore", needs_drive=True, media_type=_media_type,
+          timeout=DRIVE_JOB_TIMEOUT)
+def restore(*, run, context, drive_id=None) -> str:
+    restore_run = _service("backups.restore", "restore_run")
+    return _text(restore_run(context=context, drive_id=drive_id, **run.params))
+
+
+@job_kind("verify", label="Verify", needs_drive=True, media_type=_media_type,
+          timeout=DRIVE_JOB_TIMEOUT)
+def verify(*, run, context, drive_id=None) -> str:
+    verify_run = _service("backups.verify", "verify_run")
+    return _text(verify_run(context=context, drive_id=drive_id, **run.params))
+
+
+@job_kind("retention", label="Retention check", timeout=3600)
+def retention(*, run, context, drive_id=None) -> str:
+    retention_run = _service("backups.retention", "retention_run")
+    return _text(retention_run(context=context, dry_run=bool(run.params.get("dry_run"))))
+
+
+@job_kind("label", label="Label tapes", needs_drive=True, media_type=_media_type)
+def label(*, run, context, drive_id=None) -> str:
+    raise KindNotAvailable("This job kind is not available yet.")
+
+
+@job_kind("clean", label="Clean a drive", needs_drive=True)
+def clean(*, run, context, drive_id=None) -> str:
+    raise KindNotAvailable("This job kind is not available yet.")
+
+
+def _text(result) -> str:
+    if result is None:
+        return ""
+    return str(getattr(result, "summary", lambda: result)() if callable(
+        getattr(result, "summary", None)) else result)
+
+
+@job_kind("sleep", label="Sleep (test)", test_only=True,
+          needs_drive=lambda params: bool(params.get("drive")), media_type=_media_type,
+          timeout=lambda params: int(params.get("timeout", 60)))
+def sleep(*, run, context, drive_id=None) -> str:
+    """Append START/END lines to ``params['path']`` around a cancellable sleep.
+
+    With ``barcode`` it first needs that tape in a library (NeedsMedia otherwise); with
+    ``fail`` it raises; with ``child`` it leaves a ``sleep 600`` subprocess behind (its pid
+    goes to the file), which the runner must kill.
+    """
+    from tapes.models import Tape
+
+    params = run.params
+    barcode = params.get("barcode")
+    if barcode:
+        tape = Tape.objects.filter(barcode=barcode).first()
+        if tape is None or tape.place != Tape.Place.LIBRARY:
+            where = tape.location_text if tape else "not in the inventory"
+            raise NeedsMedia(f"Needs tape {barcode}.", barcodes=(barcode,),
+                             where={barcode: where})
+    path = params.get("path")
+    stamp = f"{run.pk} {params.get('tag', '')} pid={os.getpid()} cluster={run.cluster}"
+    _append(path, f"START {stamp}")
+    if params.get("child"):
+        child = context.spawn(["sleep", "600"]) if params["child"] == "spawn" else \
+            __import__("subprocess").Popen(["sleep", "600"], start_new_session=True)
+        _append(path, f"CHILD {child.pid}")
+    deadline = time.monotonic() + float(params.get("seconds", 0))
+    files = 0
+    while time.monotonic() < deadline:
+        context.check_cancelled()
+        files += 1
+        context.progress(files=files, bytes=files * 1000, total_bytes=None)
+        time.sleep(0.05)
+    if params.get("warn"):
+        context.log("A test warning.", level="warning")
+    if params.get("fail"):
+        raise JobError("The test job failed on purpose.")
+    _append(path, f"END {stamp}")
+    return f"slept {params.get('seconds', 0)} s"
+
+
+def _append(path: str | None, line: str) -> None:
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
