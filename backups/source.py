@@ -30,9 +30,9 @@ from collections.abc import Iterator
 from tapes.format import Entry, EntryType, entry_from_path
 
 CHUNK = 1 << 20
-BATCH_BYTES = 4 << 20
+BATCH_BYTES = 2 << 20
 BATCH_RECORDS = 512
-QUEUE_BATCHES = 12
+QUEUE_BATCHES = 8
 SHORT_PATH = 3800  # below PATH_MAX with room for the kernel; longer paths go via /proc
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
