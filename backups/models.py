@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from backups.paths import path_bytes, path_key
-from tapes.models import MediaPool, MediaSet, Tape
+from tapes.models import MediaPool, MediaSet, RetentionPolicy, Tape
 
 
 class BackupJob(models.Model):
@@ -31,6 +31,10 @@ class BackupJob(models.Model):
     pool = models.ForeignKey(MediaPool, on_delete=models.PROTECT, related_name="backup_jobs")
     retention_days = models.PositiveIntegerField(
         null=True, blank=True, help_text="Days a set is kept; empty means the pool's default."
+    )
+    retention_policy = models.ForeignKey(
+        RetentionPolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="jobs",
+        help_text="How long sets are kept; empty: the pool's policy, else retention_days.",
     )
     pre_script = models.TextField(blank=True, help_text="Shell command run before the backup.")
     post_script = models.TextField(blank=True, help_text="Shell command run after the backup.")
@@ -56,7 +60,21 @@ class BackupJob(models.Model):
 
     @property
     def effective_retention_days(self) -> int:
+        """Days a new set is protected when it is written (the engine's ``expires_at``).
+
+        With a policy that is not a time span the set is protected as if kept forever until
+        the retention check decides (``backups.retention``), so no tape is unprotected early.
+        """
+        policy = self.effective_retention_policy
+        if policy is not None:
+            from backups.retention import provisional_days
+
+            return provisional_days(policy)
         return self.retention_days if self.retention_days is not None else self.pool.retention_days
+
+    @property
+    def effective_retention_policy(self) -> RetentionPolicy | None:
+        return self.retention_policy or self.pool.retention_policy
 
 
 class BackupSet(models.Model):
@@ -90,6 +108,19 @@ class BackupSet(models.Model):
     pid = models.PositiveIntegerField(null=True, blank=True, help_text="Writer process.")
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life of the writer; recovery reads it."
+    )
+    # Retention (``backups.retention``): an expired set stays restorable until its tape is
+    # overwritten (late recycling); its catalog rows go then.
+    expired_at = models.DateTimeField(null=True, blank=True)
+    expiry_reason = models.CharField(max_length=300, blank=True)
+    kept_because = models.CharField(
+        max_length=300, blank=True, help_text="Why the last retention check kept the set."
+    )
+    hold = models.BooleanField(
+        default=False, help_text="Kept whatever the policy says, until an operator lifts it."
+    )
+    overwritten_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a tape of the expired set was overwritten."
     )
 
     class Meta:

@@ -67,6 +67,21 @@ class MediaType(models.Model):
     cleaning_uses = models.PositiveIntegerField(
         default=0, help_text="Uses of a new cleaning cartridge; 0 for data media."
     )
+    # End of life (``tapes.lifecycle``): a tape past any of these is retired automatically.
+    max_full_passes = models.PositiveIntegerField(
+        default=200, help_text="Full-capacity write passes after which a tape is retired "
+        "(take the figure from the vendor's datasheet); 0: no limit.",
+    )
+    max_age_days = models.PositiveIntegerField(
+        default=30 * 365, help_text="Days after it joined the inventory that a tape is retired; "
+        "0: no limit.",
+    )
+    max_write_errors = models.PositiveIntegerField(
+        default=3, help_text="Write errors after which a tape is retired; 0: no limit."
+    )
+    max_read_errors = models.PositiveIntegerField(
+        default=10, help_text="Read errors after which a tape is retired; 0: no limit."
+    )
 
     class Meta:
         ordering = ["kind", "generation", "name"]
@@ -77,6 +92,69 @@ class MediaType(models.Model):
     @property
     def is_cleaning(self) -> bool:
         return self.kind == self.Kind.CLEANING
+
+
+def validate_time_zone(value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a time zone name (e.g. Europe/Berlin).",
+                              code="time_zone") from None
+
+
+class RetentionPolicy(models.Model):
+    """How long a job's backup sets are kept; evaluated by ``tapes.retention_policy``.
+
+    A policy applies to a backup job; a pool may give the default for its jobs. The GFS rule
+    (which set represents a day, week, month or year) is in ``docs/retention.md``.
+    """
+
+    class Kind(models.TextChoices):
+        TIME = "time", "Keep for a time span"
+        LAST = "last", "Keep the last N sets"
+        GFS = "gfs", "Grandfather-father-son (daily, weekly, monthly, yearly)"
+        FOREVER = "forever", "Keep forever"
+
+    name = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TIME)
+    keep_days = models.PositiveIntegerField(default=30, help_text="Time span: days from a "
+                                            "set's start.")
+    keep_last = models.PositiveIntegerField(default=0, help_text="Keep the last N: N.")
+    daily = models.PositiveIntegerField(default=0, help_text="GFS: days with a kept set.")
+    weekly = models.PositiveIntegerField(default=0, help_text="GFS: ISO weeks with a kept set.")
+    monthly = models.PositiveIntegerField(default=0, help_text="GFS: months with a kept set.")
+    yearly = models.PositiveIntegerField(default=0, help_text="GFS: years with a kept set.")
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone],
+        help_text="GFS days, weeks, months and years are read in this time zone.",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.as_policy().describe()})"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.TIME and not self.keep_days:
+            raise ValidationError({"keep_days": "A time-span policy keeps sets at least one day."})
+        if self.kind == self.Kind.LAST and not self.keep_last:
+            raise ValidationError({"keep_last": "Keep at least the last set."})
+        if self.kind == self.Kind.GFS and not (self.daily or self.weekly or self.monthly
+                                               or self.yearly):
+            raise ValidationError({"daily": "A GFS policy keeps at least one daily, weekly, "
+                                            "monthly or yearly set."})
+
+    def as_policy(self):
+        from tapes.retention_policy import Policy
+
+        return Policy(kind=self.kind, keep_days=self.keep_days, keep_last=self.keep_last,
+                      daily=self.daily, weekly=self.weekly, monthly=self.monthly,
+                      yearly=self.yearly, time_zone=self.time_zone, name=self.name)
 
 
 class MediaPool(models.Model):
@@ -114,6 +192,10 @@ class MediaPool(models.Model):
     min_scratch = models.PositiveIntegerField(
         default=2, help_text="Scratch tapes the library should hold for this pool."
     )
+    retention_policy = models.ForeignKey(
+        RetentionPolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="pools",
+        help_text="Default policy of the pool's jobs; empty: keep retention_days days.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -147,6 +229,7 @@ class MediaSet(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -231,6 +314,13 @@ class Drive(models.Model):
     cleaning_requested = models.BooleanField(default=False)
     last_cleaned_at = models.DateTimeField(null=True, blank=True)
     bytes_since_cleaning = models.BigIntegerField(default=0)
+    clean_after_bytes = models.BigIntegerField(
+        default=0, help_text="Clean after this many bytes written; 0: only when the drive asks."
+    )
+    loaded_bytes_mark = models.BigIntegerField(
+        default=0, help_text="The loaded tape's bytes written when it was loaded (for "
+        "bytes_since_cleaning).",
+    )
     last_status = models.JSONField(default=dict, blank=True)
     last_status_at = models.DateTimeField(null=True, blank=True)
 
@@ -287,6 +377,10 @@ class Tape(models.Model):
     )
     cleaning_uses_left = models.PositiveIntegerField(null=True, blank=True)
     bytes_written = models.BigIntegerField(default=0)
+    lifetime_bytes_written = models.BigIntegerField(
+        default=0, help_text="Bytes written before the last label (full passes = all bytes "
+        "written / capacity)."
+    )
     mounts = models.PositiveIntegerField(default=0)
     read_errors = models.PositiveIntegerField(default=0)
     write_errors = models.PositiveIntegerField(default=0)
@@ -294,6 +388,9 @@ class Tape(models.Model):
     last_written_at = models.DateTimeField(null=True, blank=True)
     label_written_at = models.DateTimeField(null=True, blank=True)
     protected_until = models.DateTimeField(null=True, blank=True)
+    last_verified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a verify last read the tape without error."
+    )
     place = models.CharField(max_length=10, choices=Place.choices, default=Place.SHELF)
     library = models.ForeignKey(
         Library, on_delete=models.SET_NULL, null=True, blank=True, related_name="tapes"
@@ -356,6 +453,16 @@ class Tape(models.Model):
         return self.protected_until is not None and self.protected_until > timezone.now()
 
     @property
+    def full_passes(self) -> float:
+        """Full-capacity write passes so far (all bytes written over the native capacity)."""
+        capacity = self.media_type.native_capacity
+        return (self.lifetime_bytes_written + self.bytes_written) / capacity if capacity else 0.0
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.pool_id is None and self.media_set_id is None
+
+    @property
     def location_text(self) -> str:
         """Where the tape is, as an operator would say it."""
         if self.drive_id:
@@ -415,3 +522,121 @@ class Installation(models.Model):
     def get(cls) -> Installation:
         installation = cls.objects.order_by("pk").first()
         return installation or cls.objects.create()
+
+
+class Vault(models.Model):
+    """A named off-site store tapes are sent to (``Tape.vault`` holds its name)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    address = models.TextField(blank=True, help_text="Where the courier takes the tapes.")
+    contact = models.CharField(max_length=200, blank=True)
+    transit_days = models.PositiveIntegerField(
+        default=1, help_text="Days a courier takes to bring a tape back (for recall planning)."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PickList(models.Model):
+    """Tapes to send to a vault, or to bring back from one: the courier's list.
+
+    A send list goes planned → exporting (batches through the mail slots) → in transit →
+    done (all in the vault); a recall list goes planned → in transit → done (imported).
+    """
+
+    class Kind(models.TextChoices):
+        SEND = "send", "Send to the vault"
+        RECALL = "recall", "Recall from the vault"
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        EXPORTING = "exporting", "Exporting through the mail slots"
+        TRANSIT = "transit", "In transit"
+        DONE = "done", "Done"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PLANNED)
+    vault = models.ForeignKey(Vault, on_delete=models.PROTECT, related_name="pick_lists")
+    library = models.ForeignKey(Library, on_delete=models.PROTECT, null=True, blank=True,
+                                help_text="Where the tapes leave from or return to.")
+    tapes = models.ManyToManyField(Tape, related_name="pick_lists")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        verb = "to" if self.kind == self.Kind.SEND else "from"
+        return f"pick list #{self.pk} {verb} {self.vault.name} ({self.get_state_display().lower()})"
+
+
+class AuditRecord(models.Model):
+    """One state change, with what and why (invariant 8): every change an operator did not
+    make (expiry, protection, recycling, retirement, closing a media set, cleaning) and the
+    operator's own retention actions. Read-only history.
+
+    ``subject_type``/``subject_id`` name what changed (a backup set lives in ``backups``,
+    which ``tapes`` does not import, so it is named rather than linked); ``tape`` links the
+    tape it concerns, so the tape page shows its trail.
+    """
+
+    class Action(models.TextChoices):
+        EXPIRE = "expire", "Set expired"
+        EXPIRY = "expiry", "Expiry date changed"
+        PROTECT = "protect", "Tape protection changed"
+        RECYCLE = "recycle", "Tape returned to scratch"
+        OVERWRITE = "overwrite", "Tape overwritten"
+        RETIRE = "retire", "Tape retired"
+        DAMAGE = "damage", "Tape marked damaged"
+        CLOSE = "close", "Media set closed"
+        CLEAN = "clean", "Drive cleaned"
+        CLEANING_MEDIA = "cleaning", "Cleaning cartridge"
+        HOLD = "hold", "Hold changed"
+
+    at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    subject_type = models.CharField(max_length=20, help_text="backup set, tape, media set, "
+                                    "drive.")
+    subject_id = models.PositiveIntegerField(null=True, blank=True)
+    subject = models.CharField(max_length=200, help_text="The subject as an operator names it.")
+    tape = models.ForeignKey(Tape, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="audit")
+    message = models.TextField(help_text="What changed and why.")
+    details = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                             blank=True, help_text="Empty: an automatic change.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The tape page's audit trail, newest first.
+            models.Index(fields=["tape", "-at"], name="audit_tape_at"),
+            # A backup set's (or media set's) audit trail.
+            models.Index(fields=["subject_type", "subject_id", "-at"], name="audit_subject_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.subject}: {self.get_action_display().lower()}"
+
+
+def audit(*, action: str, subject, message: str, tape: Tape | None = None, user=None,
+          subject_type: str | None = None, **details) -> AuditRecord:
+    """Write one audit record (the one way services write them)."""
+    if subject_type is None:
+        subject_type = subject._meta.verbose_name if hasattr(subject, "_meta") else "other"
+    subject_id = getattr(subject, "pk", None)
+    if tape is None and isinstance(subject, Tape):
+        tape = subject
+    return AuditRecord.objects.create(
+        action=action, subject_type=subject_type, subject_id=subject_id, subject=str(subject)[:200],
+        tape=tape, message=message, details=details,
+        user=user if getattr(user, "is_authenticated", False) else None,
+    )
