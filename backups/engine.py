@@ -32,7 +32,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backups.allocation import NextTape, allocation_check, media_set_for_run, tape_next, tape_unclaim
-from backups.catalog import CatalogLoader, IndexSpool, catalog_values
+from backups.catalog_load import CatalogLoader, IndexSpool, catalog_values
 from backups.context import JobContext
 from backups.errors import Cancelled, JobError
 from backups.models import BackupJob, BackupSegment, BackupSet
