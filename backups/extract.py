@@ -88,6 +88,13 @@ def clean_components(name: bytes) -> tuple[bytes, ...]:
     return parts
 
 
+def _cleaned_or_none(name: bytes) -> tuple[bytes, ...] | None:
+    try:
+        return clean_components(name)
+    except Refused:
+        return None
+
+
 def _show(name: bytes | tuple) -> str:
     if isinstance(name, tuple):
         name = b"/".join(name)
@@ -112,7 +119,7 @@ class Extractor:
         # Hard-link sources created so far: cleaned path -> (dev, ino). ``link_sources``
         # (archive names, from the catalog) limits it to the members links point at.
         self._created: dict[tuple[bytes, ...], tuple[int, int]] = {}
-        self._link_sources = ({clean_components(n) for n in link_sources}
+        self._link_sources = (set(filter(None, map(_cleaned_or_none, link_sources)))
                               if link_sources is not None else None)
         self._dirs: list[tuple[tuple[bytes, ...], Entry]] = []
 

@@ -1,0 +1,265 @@
+"""Verify: prove that sets and tapes read back as the catalog says, writing nothing to disk.
+
+``quick``
+    each tape's label names it, and each segment's index file (read with ``read_index``)
+    holds exactly the catalog's rows: same members at the same places with the same types,
+    sizes and checksums, and the set record names the set.
+``data``
+    every member of the set (or of every set on a tape) is read back and its data checked
+    against the catalog's checksum — positioned as restore does, in tape order.
+
+Results: there are no verify fields on sets or tapes yet (requested in ``backups/NEEDS.md``),
+so each result is returned and also stored as JSON under ``<data dir>/verify/``
+(``set-<id>.json``, ``tape-<barcode>.json``: last verified at, level, outcome, errors).
+A tape that gives a read error has ``read_errors`` counted; until a ``suspect`` flag
+exists, a tape with ``read_errors > 0`` is what "suspect" means (``Tape.Status.DAMAGED``
+is an operator's call, not one read error's).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from backups.context import JobContext
+from backups.errors import JobError
+from backups.models import BackupSegment, BackupSet, CatalogEntry
+from backups.restore import TapeSession, Wanted, read_members, restore_plan, tapes_needed
+from backups.catalog_search import catalog_path
+from tapes.drivers.base import MediaError, TapeError
+from tapes.format import ChecksumMismatch, FormatError, read_index
+from tapes.models import Drive, Tape
+
+QUICK, DATA = "quick", "data"
+LEVELS = (QUICK, DATA)
+MAX_LISTED = 200  # errors kept in a report; the count is always exact
+
+
+@dataclass
+class VerifyReport:
+    """What one verify found. ``ok``: nothing wrong."""
+
+    level: str
+    subject: str  # "set 12" or "tape A00001L8"
+    sets: list[int] = field(default_factory=list)
+    tapes: list[str] = field(default_factory=list)
+    members: int = 0
+    bytes: int = 0
+    errors: list[str] = field(default_factory=list)
+    error_count: int = 0
+    verified_at: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def error(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_LISTED:
+            self.errors.append(message)
+
+    def summary(self) -> str:
+        what = f"{self.members} members, {self.bytes} bytes" if self.level == DATA else \
+            f"{self.members} catalog rows"
+        outcome = "OK" if self.ok else f"{self.error_count} error(s)"
+        return f"Verify ({self.level}) of {self.subject}: {outcome}; {what} checked."
+
+    def as_dict(self) -> dict:
+        return {"level": self.level, "subject": self.subject, "ok": self.ok,
+                "sets": self.sets, "tapes": self.tapes, "members": self.members,
+                "bytes": self.bytes, "error_count": self.error_count, "errors": self.errors,
+                "verified_at": self.verified_at}
+
+
+def verify_set(*, backup_set: BackupSet, level: str = QUICK, drive: Drive | None = None,
+               context: JobContext | None = None) -> VerifyReport:
+    report = VerifyReport(level=_level(level), subject=f"set {backup_set.pk}", sets=[backup_set.pk])
+    segments = list(backup_set.segments.select_related("tape").order_by("sequence"))
+    if not segments:
+        raise JobError(f"Set {backup_set.pk} has no parts on tape in the catalog.")
+    _verify(report, [(backup_set, segments)], drive, context or JobContext())
+    _store(report, f"set-{backup_set.pk}")
+    return report
+
+
+def verify_tape(*, tape: Tape, level: str = QUICK, drive: Drive | None = None,
+                context: JobContext | None = None) -> VerifyReport:
+    report = VerifyReport(level=_level(level), subject=f"tape {tape.barcode}", tapes=[tape.barcode])
+    work = []
+    for backup_set in BackupSet.objects.filter(segments__tape=tape).distinct().order_by("started_at"):
+        segments = list(backup_set.segments.filter(tape=tape).select_related("tape")
+                        .order_by("sequence"))
+        work.append((backup_set, segments))
+        report.sets.append(backup_set.pk)
+    if not work:
+        raise JobError(f"The catalog knows no data on tape {tape.barcode}.")
+    _verify(report, work, drive, context or JobContext())
+    _store(report, f"tape-{tape.barcode}")
+    return report
+
+
+def _level(level: str) -> str:
+    if level not in LEVELS:
+        raise JobError(f"{level!r} is not a verify level ({' or '.join(LEVELS)}).")
+    return level
+
+
+def _verify(report: VerifyReport, work, drive, context: JobContext) -> None:
+    plans = []
+    for backup_set, segments in work:
+        rows = _rows_of(backup_set, segments) if report.level == DATA else []
+        tapes = tapes_needed(backup_set, rows) if rows else _unique([s.tape for s in segments])
+        plans.append((backup_set, segments, rows, tapes))
+    all_tapes = _unique([t for plan in plans for t in plan[3]])
+    with TapeSession(drive=drive, context=context, tapes=all_tapes) as session:
+        for backup_set, segments, rows, _ in plans:
+            if report.level == QUICK:
+                _quick(session, backup_set, segments, report)
+            else:
+                _data(session, backup_set, rows, report)
+        report.tapes = _unique(report.tapes + session.loaded)
+    report.verified_at = timezone.now().isoformat()
+    for line in report.errors:
+        context.log(line, level="error")
+    context.log(report.summary())
+
+
+def _unique(items: list) -> list:
+    seen, out = set(), []
+    for item in items:
+        key = getattr(item, "pk", item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _rows_of(backup_set: BackupSet, segments: list[BackupSegment]) -> list[Wanted]:
+    """Every row whose header is in ``segments`` (all of the set for a set verify)."""
+    sequences = {s.sequence for s in segments}
+    return [row for row in restore_plan(backup_set=backup_set) if row.segment in sequences]
+
+
+# --- quick ---------------------------------------------------------------------------------
+
+
+def _quick(session: TapeSession, backup_set: BackupSet, segments, report: VerifyReport) -> None:
+    """Each segment's index against the catalog rows whose header is in that segment."""
+    catalog = {}
+    for row in restore_plan(backup_set=backup_set):
+        catalog[(row.segment, row.record, row.offset)] = row
+    checked = set()
+    for segment in segments:
+        try:
+            handle = session.load(segment.tape)
+        except JobError as exc:
+            report.error(str(exc))
+            continue
+        if segment.index_file is None:
+            report.error(f"Set {backup_set.pk} part {segment.sequence + 1} has no index file.")
+            continue
+        try:
+            handle.locate(segment.index_file, 0)
+            record, rows = read_index(handle)
+            _check_record(record, backup_set, segment, report)
+            for row in rows:
+                _check_row(row, segment, catalog, checked, report)
+        except (FormatError, TapeError) as exc:
+            report.error(f"The index of set {backup_set.pk} part {segment.sequence + 1} on "
+                         f"{segment.tape.barcode} could not be read: {exc}")
+            if isinstance(exc, MediaError):
+                session.read_error(segment.tape, str(exc))
+    verified = {s.sequence for s in segments}
+    for key, row in catalog.items():
+        if key not in checked and key[0] in verified and row.volumes <= 1:
+            report.error(f"{row.path} is in the catalog but in no index on tape.")
+
+
+def _check_record(record: dict, backup_set: BackupSet, segment: BackupSegment, report) -> None:
+    if record.get("set_id") != backup_set.pk and record.get("started_at") != backup_set.started_at.isoformat():
+        report.error(f"The index in file {segment.index_file} of {segment.tape.barcode} belongs to "
+                     f"set {record.get('set_id')}, not set {backup_set.pk}.")
+    if record.get("segment", 0) != segment.sequence or record.get("data_file") != segment.data_file:
+        report.error(f"The index in file {segment.index_file} of {segment.tape.barcode} describes "
+                     f"part {record.get('segment', 0) + 1} in file {record.get('data_file')}, not "
+                     f"part {segment.sequence + 1} in file {segment.data_file}.")
+
+
+def _check_row(row: dict, segment, catalog: dict, checked: set, report: VerifyReport) -> None:
+    key = (row.get("volume", segment.sequence), row.get("record"), row.get("offset"))
+    path = catalog_path(row["path"])
+    report.members += 1
+    ours = catalog.get(key)
+    if ours is None or ours.path != path:
+        report.error(f"{path} is in the index on {segment.tape.barcode} but not in the catalog "
+                     f"at that place.")
+        return
+    checked.add(key)
+    if (ours.checksum or None) != (row.get("checksum") or None) or ours.size != row.get("size"):
+        report.error(f"{path}: the index on {segment.tape.barcode} and the catalog disagree "
+                     "about its size or checksum.")
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def _data(session: TapeSession, backup_set: BackupSet, rows: list[Wanted], report) -> None:
+    problems: list[str] = []
+
+    def on_member(row: Wanted, entry, data) -> None:
+        report.members += 1
+        if row.type != CatalogEntry.Type.FILE:
+            return
+        try:
+            for chunk in data:
+                report.bytes += len(chunk)
+        except ChecksumMismatch:
+            report.error(f"{row.path} does not match its checksum (set {backup_set.pk}).")
+
+    read_members(session, backup_set, rows, on_member, problems)
+    for problem in problems:
+        report.error(f"{problem} (set {backup_set.pk})")
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def _store(report: VerifyReport, name: str) -> Path:
+    directory = Path(settings.DATA_DIR) / "verify"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report.as_dict(), indent=1))
+    tmp.replace(path)
+    return path
+
+
+def verify_last(name: str) -> dict | None:
+    """The stored result of the last verify of ``set-<id>`` or ``tape-<barcode>``."""
+    path = Path(settings.DATA_DIR) / "verify" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def verify_run(*, context: JobContext, drive_id: int | None = None, set_id: int | None = None,
+               tape: str | None = None, level: str = QUICK, **_ignored) -> str:
+    """The scheduling layer's entry point (job kind ``verify``)."""
+    drive = Drive.objects.select_related("library").get(pk=drive_id) if drive_id else None
+    if set_id is not None:
+        backup_set = BackupSet.objects.filter(pk=set_id).first()
+        if backup_set is None:
+            raise JobError(f"There is no backup set {set_id}.")
+        report = verify_set(backup_set=backup_set, level=level, drive=drive, context=context)
+    elif tape:
+        tape_obj = Tape.objects.filter(barcode=tape).first()
+        if tape_obj is None:
+            raise JobError(f"There is no tape with barcode {tape!r} in the inventory.")
+        report = verify_tape(tape=tape_obj, level=level, drive=drive, context=context)
+    else:
+        raise JobError("Name a set or a tape to verify.")
+    if not report.ok:
+        raise JobError(report.summary())
+    return report.summary()
