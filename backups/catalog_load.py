@@ -1,4 +1,5 @@
-"""Loading catalog rows in batches: ``COPY`` on PostgreSQL, ``bulk_create`` elsewhere.
+"""Loading catalog rows in batches: ``COPY`` on PostgreSQL, one prepared ``INSERT``
+executed for the whole batch elsewhere.
 
 The engine hands rows over as tuples in ``COLUMNS`` order while it writes; every
 ``BATCH_ROWS`` rows (and at every segment end) one short transaction commits them, so
@@ -72,10 +73,8 @@ class CatalogLoader:
         with transaction.atomic():
             if self._copy:
                 _copy_rows(rows)
-            else:
-                CatalogEntry.objects.bulk_create(
-                    [CatalogEntry(**dict(zip(COLUMNS, row))) for row in rows], batch_size=500
-                )
+            else:  # one prepared INSERT for the batch: model instances cost ~100 µs a row
+                _insert_rows(rows)
         self.loaded += len(rows)
         self.seconds += time.perf_counter() - started
 
@@ -91,6 +90,14 @@ def _copy_rows(rows: list[tuple]) -> None:
     columns = ", ".join(f'"{c}"' for c in COLUMNS)
     with connection.cursor() as cursor:
         cursor.cursor.copy_expert(f'COPY "{table}" ({columns}) FROM STDIN', buffer)
+
+
+def _insert_rows(rows: list[tuple]) -> None:
+    table = CatalogEntry._meta.db_table
+    columns = ", ".join(f'"{c}"' for c in COLUMNS)
+    marks = ", ".join(["%s"] * len(COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
 
 
 def _copy_field(value) -> str:

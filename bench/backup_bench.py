@@ -1,0 +1,217 @@
+"""Backup engine benchmark: the real engine (with checksums and catalog) against GNU tar
+writing the same tree with the same record size, in one run, on the same disk.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tapebackup \
+        .venv/bin/python bench/backup_bench.py [--large-gib 2] [--small-files 100000]
+
+Each measurement runs in its own process so that peak RSS (ru_maxrss) is its own. Results
+and the command are recorded in docs/benchmarks.md. Not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = 256 * 1024
+
+
+def _django(work: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tapebackup.settings")
+    os.environ["TAPEBACKUP_DATA_DIR"] = str(work / "data")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- trees -----------------------------------------------------------------------------------
+
+
+def make_large(path: Path, gib: float) -> None:
+    path.mkdir(parents=True)
+    total, n = int(gib * (1 << 30)), 4
+    block = os.urandom(16 << 20)
+    for i in range(n):
+        with open(path / f"large{i}.bin", "wb") as f:
+            left = total // n
+            while left > 0:
+                f.write(block[: min(len(block), left)])
+                left -= len(block)
+
+
+def make_small(path: Path, count: int) -> None:
+    path.mkdir(parents=True)
+    payload = os.urandom(8192)
+    for i in range(count):
+        d = path / f"d{i // 1000:04d}"
+        if i % 1000 == 0:
+            d.mkdir()
+        with open(d / f"f{i:07d}.txt", "wb") as f:
+            f.write(payload[: 512 + (i * 37) % 3584])
+
+
+# -- phases (each in its own process) ----------------------------------------------------------
+
+
+def phase_tar(work: Path, source: Path) -> dict:
+    out = work / "tar.out"
+    started = time.perf_counter()
+    subprocess.run(["tar", "--format=pax", "-b", "512", "-cf", str(out), str(source)],
+                   check=True, stderr=subprocess.DEVNULL)
+    os.sync()
+    seconds = time.perf_counter() - started
+    size = out.stat().st_size
+    out.unlink()
+    return {"seconds": seconds, "bytes": size}
+
+
+def phase_engine(work: Path, source: Path, name: str) -> dict:
+    _django(work)
+    from backups.context import JobContext
+    from backups.engine import backup_run
+    from backups.models import BackupJob, CatalogEntry
+    from tapes.models import Drive, MediaPool
+    from tapes.vtl import vtl_create
+
+    library = vtl_create(name=name, drives=1, slots=2, tapes=1, capacity=64 << 30)
+    pool = MediaPool.objects.create(name=name, record_size=RECORD, allocation="always")
+    job = BackupJob.objects.create(name=name, sources=[str(source)], pool=pool)
+    started = time.perf_counter()
+    backup_set = backup_run(job_id=job.pk, drive_id=Drive.objects.get(library=library).pk,
+                            context=JobContext())
+    os.sync()
+    seconds = time.perf_counter() - started
+    stats = backup_set.stats
+    result = {"seconds": seconds, "files": backup_set.files, "bytes": backup_set.bytes,
+              "status": backup_set.status, "wait_seconds": stats.wait_seconds,
+              "catalog_rows": stats.catalog_rows, "catalog_seconds": stats.catalog_seconds,
+              "peak_rss_mib": _peak_rss_mib()}
+    CatalogEntry.objects.filter(backup_set=backup_set).delete()
+    return result
+
+
+def phase_catalog(work: Path, rows: int, name: str) -> dict:
+    """Catalog load alone: ``rows`` synthetic rows through the engine's loader."""
+    _django(work)
+    from django.utils import timezone
+
+    from backups.catalog_load import CatalogLoader
+    from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
+    from backups.paths import path_key
+    from tapes.models import MediaPool, Tape
+
+    pool = MediaPool.objects.create(name=name)
+    job = BackupJob.objects.create(name=name, sources=["/x"], pool=pool)
+    backup_set = BackupSet.objects.create(job=job, started_at=timezone.now(), status="failed")
+    tape = Tape.objects.create(barcode=f"BC{os.getpid() % 10000:04d}L8",
+                               media_type_id=_lto8())
+    segment = BackupSegment.objects.create(backup_set=backup_set, tape=tape, sequence=0,
+                                           data_file=1)
+    loader = CatalogLoader()
+    started = time.perf_counter()
+    for i in range(rows):
+        parent = f"/srv/data/d{i // 1000:05d}"
+        path = f"{parent}/file-{i:08d}.txt"
+        if loader.add((backup_set.pk, segment.pk, path, path_key(path), parent, path_key(parent),
+                       f"file-{i:08d}.txt", "0", 4096, 0o644, 1000, 1000, "alice", "staff",
+                       1_700_000_000_000_000_000 + i, "ab" * 32, "", i // 50, (i % 50) * 5120,
+                       1, False)):
+            loader.flush()
+    loader.flush()
+    seconds = time.perf_counter() - started
+    result = {"rows": rows, "seconds": seconds, "load_seconds": loader.seconds,
+              "peak_rss_mib": _peak_rss_mib()}
+    CatalogEntry.objects.filter(backup_set=backup_set).delete()
+    segment.delete()
+    tape.delete()
+    return result
+
+
+def _lto8() -> int:
+    from tapes.models import MediaType
+
+    return MediaType.objects.get(name="LTO-8").pk
+
+
+# -- driver ---------------------------------------------------------------------------------
+
+
+def _sub(work: Path, *args) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--work", str(work), "--phase", *args],
+                         check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/tapebackup-bench"))
+    parser.add_argument("--large-gib", type=float, default=2.0)
+    parser.add_argument("--small-files", type=int, default=100_000)
+    parser.add_argument("--catalog-rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--phase", nargs="+")
+    args = parser.parse_args()
+    if args.phase:
+        kind, *rest = args.phase
+        result = {"tar": lambda: phase_tar(args.work, Path(rest[0])),
+                  "engine": lambda: phase_engine(args.work, Path(rest[0]), rest[1]),
+                  "catalog": lambda: phase_catalog(args.work, int(rest[0]), rest[1])}[kind]()
+        print(json.dumps(result))
+        return
+    run(args)
+
+
+def run(args) -> None:
+    work = args.work
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    tag = f"b{int(time.time()) % 100000}"
+    print(f"database: {os.environ.get('DATABASE_URL', 'SQLite')}; work dir {work}")
+    make_large(work / "large", args.large_gib)
+    make_small(work / "small", args.small_files)
+    report = {}
+    for profile in ("large", "small"):
+        source = work / profile
+        tar = _sub(work, "tar", str(source))
+        engine = _sub(work, "engine", str(source), f"{tag}{profile}")
+        report[profile] = {"tar": tar, "engine": engine}
+        mb = engine["bytes"] / 1e6
+        print(f"\n[{profile}] {engine['files']} files, {mb:,.0f} MB  ({engine['status']})")
+        print(f"  tar    {tar['seconds']:7.2f} s  {tar['bytes'] / 1e6 / tar['seconds']:8.1f} MB/s"
+              f"  {engine['files'] / tar['seconds']:9.0f} files/s")
+        print(f"  engine {engine['seconds']:7.2f} s  {mb / engine['seconds']:8.1f} MB/s"
+              f"  {engine['files'] / engine['seconds']:9.0f} files/s"
+              f"  drive waited {engine['wait_seconds']:.2f} s"
+              f"  catalog {engine['catalog_rows'] / max(engine['catalog_seconds'], 1e-9):,.0f} "
+              f"rows/s  peak RSS {engine['peak_rss_mib']:.0f} MiB")
+        print(f"  ratio (engine/tar speed): {tar['seconds'] / engine['seconds']:.2f}x")
+    for rows in args.catalog_rows:
+        cat = _sub(work, "catalog", str(rows), f"{tag}c{rows}")
+        report[f"catalog_{rows}"] = cat
+        print(f"\n[catalog only] {rows:,} rows: {rows / cat['seconds']:,.0f} rows/s overall, "
+              f"{rows / cat['load_seconds']:,.0f} rows/s in COPY/bulk_create, "
+              f"peak RSS {cat['peak_rss_mib']:.0f} MiB")
+    (work / "report.json").write_text(json.dumps(report, indent=1))
+    shutil.rmtree(work / "large")
+    shutil.rmtree(work / "small")
+    shutil.rmtree(work / "data" / "vtl", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
