@@ -30,11 +30,11 @@ import re
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from backups.catalog import COLUMNS, catalog_values
+from backups.catalog_load import COLUMNS, catalog_values
 from backups.context import JobContext
 from backups.errors import JobError
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
@@ -190,6 +190,8 @@ class RebuildReport:
     rows_created: int = 0
     foreign: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    stored: dict[int, int] = field(default_factory=dict)  # set -> bytes stored, from the rows
+    final: dict[int, dict] = field(default_factory=dict)  # set -> its last part's set record
 
     def summary(self) -> str:
         text = (f"Read {len(self.tapes)} tape(s): {len(self.sets_created)} set(s) created, "
@@ -403,7 +405,7 @@ def _import_segment(record: dict, rows, *, tape: Tape, index_file: int, origin: 
     if loaded is not None:
         BackupSegment.objects.filter(pk=segment.pk).update(files=loaded)
     if not record.get("continued") and _made_by_rebuild(backup_set):
-        _finish_set(backup_set, record)
+        report.final[backup_set.pk] = record  # applied once every part is known
 
 
 def _made_by_rebuild(backup_set: BackupSet) -> bool:
@@ -426,12 +428,14 @@ def _segment(backup_set: BackupSet, sequence: int, *, tape: Tape, index_file: in
     return BackupSegment.objects.create(backup_set=backup_set, sequence=sequence, **values)
 
 
-def _finish_set(backup_set: BackupSet, record: dict) -> None:
+def _finish_set(backup_set: BackupSet, record: dict, stored: int | None) -> None:
     """The last part's index carries the set's final record; what it does not carry
-    (files, bytes) is counted from the rows."""
+    (files, bytes) is counted from the rows (bytes: their ``stored_size``, as the engine
+    counts them)."""
     totals = CatalogEntry.objects.filter(backup_set=backup_set).aggregate(n=Count("id"))
-    stored = record.get("bytes")
-    if stored is None:
+    if record.get("bytes") is not None:
+        stored = record["bytes"]
+    elif stored is None:
         stored = _stored_bytes(backup_set)
     media_set = MediaSet.objects.filter(uuid=record.get("media_set_id") or None).first()
     expires_at = _when(record.get("expires_at")) or backup_set.started_at + dt.timedelta(
@@ -468,6 +472,7 @@ def _load_rows(rows, *, backup_set: BackupSet, segment: BackupSegment, report, p
         return None
     batch, count = [], 0
     for row in rows:
+        report.stored[backup_set.pk] = report.stored.get(backup_set.pk, 0) + (row.get("stored_size") or 0)
         volume = row.get("volume", segment.sequence)
         if volume != segment.sequence:
             _place_split(row, backup_set, segment, report, pending)
@@ -491,8 +496,14 @@ def _place_split(row: dict, backup_set: BackupSet, segment: BackupSegment, repor
     path = catalog_path(row["path"])
     if CatalogEntry.objects.at_path(backup_set, path).filter(segment=earlier).exists():
         return
+    _insert_split(row, backup_set, earlier, volumes, report)
+
+
+def _insert_split(row: dict, backup_set: BackupSet, earlier: BackupSegment, volumes: int,
+                  report: RebuildReport) -> None:
     report.rows_created += _insert([catalog_entry_from_row(
         row, backup_set=backup_set, segment=earlier, volumes=volumes)])
+    BackupSegment.objects.filter(pk=earlier.pk).update(files=F("files") + 1)
 
 
 def _load_pending(pending: list[_Pending], report: RebuildReport) -> None:
@@ -505,8 +516,7 @@ def _load_pending(pending: list[_Pending], report: RebuildReport) -> None:
             continue
         path = catalog_path(item.row["path"])
         if not CatalogEntry.objects.at_path(item.backup_set, path).filter(segment=earlier).exists():
-            report.rows_created += _insert([catalog_entry_from_row(
-                item.row, backup_set=item.backup_set, segment=earlier, volumes=item.volumes)])
+            _insert_split(item.row, item.backup_set, earlier, item.volumes, report)
 
 
 def _insert(batch: list[CatalogEntry]) -> int:
@@ -518,11 +528,17 @@ def _insert(batch: list[CatalogEntry]) -> int:
 
 def _settle_sets(report: RebuildReport) -> None:
     """A set is restorable again only when every part 0..last has been read and the last
-    one says the set ended there; otherwise it stays failed, saying what is missing."""
+    one (the one not ``continued``) has been seen; otherwise it stays failed, saying what
+    is missing. Sets the engine recorded are not touched."""
     for set_id in report.sets_created + report.sets_found:
-        backup_set = BackupSet.objects.get(pk=set_id)
+        backup_set = BackupSet.objects.select_related("job").get(pk=set_id)
+        if not _made_by_rebuild(backup_set):
+            continue
         parts = sorted(backup_set.segments.values_list("sequence", flat=True))
         missing = [n for n in range(max(parts, default=-1) + 1) if n not in parts]
+        if set_id in report.final:
+            stored = report.stored.get(set_id) if set_id in report.sets_created and not missing else None
+            _finish_set(backup_set, report.final[set_id], stored)
         if missing:
             text = ", ".join(str(n + 1) for n in missing)
             BackupSet.objects.filter(pk=set_id).update(
@@ -530,6 +546,10 @@ def _settle_sets(report: RebuildReport) -> None:
                 error=f"Rebuilt from tape: part(s) {text} of the set have not been read.")
             report.problems.append(f"Set {set_id} ({backup_set.job.name}): part(s) {text} have "
                                    "not been read; it is not restorable yet.")
-        elif backup_set.status == BackupSet.Status.FAILED and backup_set.error.startswith("Rebuilt"):
+        elif set_id in report.final:
+            pass
+        elif backup_set.finished_at is not None:  # its last part was read by an earlier rebuild
+            BackupSet.objects.filter(pk=set_id).update(status=BackupSet.Status.COMPLETE, error="")
+        else:
             report.problems.append(f"Set {set_id} ({backup_set.job.name}): its last part has not "
                                    "been read; it is not restorable yet.")

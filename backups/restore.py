@@ -74,7 +74,8 @@ class TapeSession:
         tapes = list(tapes)
         if drive is None:
             media_check(tapes[:1])
-            drive = _drive_for(tapes[0]) if tapes else None
+            in_drive = next((t for t in tapes if t.drive_id), None)
+            drive = _drive_for(in_drive or tapes[0]) if tapes else None
         if drive is None:
             raise JobError("No drive to read with: name one.")
         self.drive = drive
@@ -100,7 +101,7 @@ class TapeSession:
 
     def load(self, tape: Tape, *, check_label: bool = True):
         """The drive handle with ``tape`` loaded (and its label checked)."""
-        from tapes.media import open_drive, tape_load
+        from tapes.media import open_drive, tape_load, tape_unload
 
         if self.handle is not None and self.tape is not None and self.tape.pk == tape.pk:
             return self.handle
@@ -108,6 +109,9 @@ class TapeSession:
         tape.refresh_from_db()
         media_check([tape], library=self.drive.library)
         try:
+            if tape.drive_id and tape.drive_id != self.drive.pk:  # left in another drive
+                tape_unload(drive=tape.drive, reason=f"needed in {self.drive}")
+                tape.refresh_from_db()
             tape_load(tape=tape, drive=self.drive, reason="loaded for reading")
             self.handle = open_drive(self.drive)
         except InventoryError as exc:

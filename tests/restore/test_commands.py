@@ -1,0 +1,73 @@
+"""The restore and verify commands: thin, one sentence on bad input, stable JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+
+@pytest.fixture
+def one_set(make_job, backup, tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.txt").write_text("a\n")
+    return source, backup(make_job(str(source)))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "999", "--target", "/tmp/x"], "There is no backup set 999."),
+    (["--job", "nope", "--target", "/tmp/x"], "There is no backup job named 'nope'."),
+    (["--set", "1", "--at", "2026-01-01", "--target", "/tmp/x"], "--at needs --job."),
+    (["--job", "home", "--at", "yesterday-ish", "--target", "/tmp/x"], "is not a date and time"),
+])
+def test_restore_bad_input(one_set, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("restore", *args)
+
+
+def test_restore_path_not_in_set(one_set, tmp_path):
+    _, backup_set = one_set
+    with pytest.raises(CommandError, match=f"Nothing in set {backup_set.pk} matches /nowhere"):
+        call_command("restore", "--set", str(backup_set.pk), "--path", "/nowhere",
+                     "--target", str(tmp_path / "out"))
+
+
+def test_restore_json_and_existing_files(one_set, tmp_path, capsys):
+    source, backup_set = one_set
+    target = tmp_path / "out"
+    call_command("restore", "--set", str(backup_set.pk), "--target", str(target), "--json")
+    first = json.loads(capsys.readouterr().out)[0]
+    assert first["ok"] and first["set"] == backup_set.pk and first["files"] == 2
+    restored = target / str(source).lstrip("/") / "a.txt"
+    restored.write_text("changed locally\n")
+
+    call_command("restore", "--set", str(backup_set.pk), "--target", str(target), "--json")
+    assert json.loads(capsys.readouterr().out)[0]["skipped"] == 1
+    assert restored.read_text() == "changed locally\n"
+    call_command("restore", "--set", str(backup_set.pk), "--target", str(target),
+                 "--existing", "rename")
+    assert (restored.parent / "a.txt.restored").read_text() == "a\n"
+    call_command("restore", "--set", str(backup_set.pk), "--target", str(target),
+                 "--existing", "overwrite")
+    assert restored.read_text() == "a\n"
+
+
+def test_verify_command(one_set, capsys):
+    _, backup_set = one_set
+    call_command("verify", "--set", str(backup_set.pk), "--level", "data", "--json")
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] and result["members"] == 2 and result["level"] == "data"
+    with pytest.raises(CommandError, match="no tape with barcode 'XX0001L8'"):
+        call_command("verify", "--tape", "XX0001L8")
+    with pytest.raises(CommandError, match="The catalog knows no data on tape"):
+        call_command("verify", "--tape", "RL0006L8")
+
+
+def test_rebuild_command_bad_input(db):
+    with pytest.raises(CommandError, match="no tape with barcode 'ZZ0001L8'"):
+        call_command("catalog", "rebuild", "--tape", "ZZ0001L8")
+    with pytest.raises(CommandError, match="no library named 'gone'"):
+        call_command("catalog", "rebuild", "--library", "gone")
