@@ -16,15 +16,27 @@ What GNU tar 1.34 does, and we copy:
 
 from __future__ import annotations
 
+import struct
+
 MAX_OCTAL_7 = 0o7777777
 MAX_OCTAL_11 = 0o77777777777
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 _NUL_DEV = bytes(16)
 _ZERO_DEV = b"0000000\x000000000\x00"
-_TAIL = bytes(167)  # prefix (155) + padding (12)
-_CHKSUM_BLANK = b"        "
 _MAGIC = b"ustar\x0000"
+
+# The writer builds a header per member, so the block is packed in one call: struct's
+# "100s" truncates and NUL-pads a field exactly as name[:100].ljust(100, b"\0") would, and
+# the checksum is summed from the parts (NUL padding adds nothing) instead of the block.
+_USTAR = struct.Struct("100s48s8s1s100s8s32s32s16s167x")
+_NUMBERS = b"%07o\x00%07o\x00%07o\x00%011o\x00%011o\x00"  # mode uid gid size mtime
+_CHKSUM = b"%06o\x00 "
+_BLANK_SUM = 8 * 32 + sum(_MAGIC)  # the checksum field counts as spaces, plus the magic
+_ZERO_DEV_SUM = sum(_ZERO_DEV)
+# Extended and global headers: mode 0644, owner 0/0, no link/owner names, NUL devices.
+_PRIVATE_MODE = b"0000644\x000000000\x000000000\x00"
+_PRIVATE_SUM = _BLANK_SUM + sum(_PRIVATE_MODE)
 
 
 class FormatError(ValueError):
@@ -50,26 +62,18 @@ def ustar_header(
     """One 512-byte ustar header block. Values must already fit their fields (callers move
     what does not fit into the extended header and pass 0)."""
     if private:
-        devs = _NUL_DEV
+        devs, devsum = _NUL_DEV, 0
     elif devmajor or devminor:
         devs = _dev_field(devmajor) + _dev_field(devminor)
+        devsum = sum(devs)
     else:
-        devs = _ZERO_DEV
-    head = b"".join(
-        (
-            name[:100].ljust(100, b"\0"),
-            b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode, uid, gid, size, mtime),
-            _CHKSUM_BLANK,
-            typeflag,
-            linkname[:100].ljust(100, b"\0"),
-            _MAGIC,
-            uname[:32].ljust(32, b"\0"),
-            gname[:32].ljust(32, b"\0"),
-            devs,
-            _TAIL,
-        )
-    )
-    return b"%s%06o\0 %s" % (head[:148], sum(head), head[156:])
+        devs, devsum = _ZERO_DEV, _ZERO_DEV_SUM
+    numbers = _NUMBERS % (mode, uid, gid, size, mtime)
+    name, linkname, uname, gname = name[:100], linkname[:100], uname[:32], gname[:32]
+    checksum = (_BLANK_SUM + sum(name) + sum(numbers) + typeflag[0] + sum(linkname)
+                + sum(uname) + sum(gname) + devsum)
+    return _USTAR.pack(name, numbers, _CHKSUM % checksum, typeflag, linkname, _MAGIC, uname,
+                       gname, devs)
 
 
 def _dev_field(value: int) -> bytes:
@@ -78,12 +82,21 @@ def _dev_field(value: int) -> bytes:
     return b"\x80" + value.to_bytes(7, "big")  # GNU base-256
 
 
-def pax_record(keyword: bytes, value: bytes) -> bytes:
-    """``"<len> <keyword>=<value>\\n"`` where len counts the whole record, itself included."""
-    body = len(keyword) + len(value) + 3  # space, '=', newline
+def _record_length(body: int) -> int:
     length = body + len(str(body))
     if len(str(length)) != len(str(body)):
         length += 1
+    return length
+
+
+# Record lengths by body length (keyword + value + 3), looked up for every record written.
+_RECORD_LENGTHS = [_record_length(body) for body in range(4096)]
+
+
+def pax_record(keyword: bytes, value: bytes) -> bytes:
+    """``"<len> <keyword>=<value>\\n"`` where len counts the whole record, itself included."""
+    body = len(keyword) + len(value) + 3  # space, '=', newline
+    length = _RECORD_LENGTHS[body] if body < 4096 else _record_length(body)
     return b"%d %s=%s\n" % (length, keyword, value)
 
 
@@ -110,8 +123,18 @@ def padded(size: int) -> int:
 
 def extended_header(name: bytes, records: bytes, mtime: int, typeflag: bytes = b"x") -> bytes:
     """An extended (``x``) or global (``g``) header with its data, padded to blocks."""
-    hdr = ustar_header(name, 0o644, 0, 0, len(records), mtime, typeflag, private=True)
-    return hdr + records + bytes(padded(len(records)) - len(records))
+    size = len(records)
+    return private_header(name, size, mtime, typeflag) + records + bytes(-size % BLOCK)
+
+
+def private_header(name: bytes, size: int, mtime: int, typeflag: bytes = b"x") -> bytes:
+    """The header block of an extended or global header: what
+    ``ustar_header(name, 0o644, 0, 0, size, mtime, typeflag, private=True)`` gives."""
+    sizes = b"%011o\x00%011o\x00" % (size, mtime)
+    name = name[:100]
+    checksum = _PRIVATE_SUM + sum(name) + sum(sizes) + typeflag[0]
+    return _USTAR.pack(name, _PRIVATE_MODE + sizes, _CHKSUM % checksum, typeflag, b"", _MAGIC,
+                       b"", b"", _NUL_DEV)
 
 
 # --- parsing -----------------------------------------------------------------------------

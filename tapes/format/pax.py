@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,15 +40,24 @@ from .headers import (
     encode_xattr_name,
     extended_header,
     padded,
+    _RECORD_LENGTHS,
     pax_header_name,
     pax_record,
     pax_time,
+    private_header,
     ustar_header,
 )
 
 DEFAULT_RECORD_SIZE = 256 * 1024
 MAX_RECORD_SIZE = 1024 * 1024
+# Members at least this large are hashed in a helper thread (see _HashBehind).
+BACKGROUND_HASH_MIN = 4 * 1024 * 1024
 _ZEROS = bytes(MAX_RECORD_SIZE)
+_REGULAR = EntryType.REGULAR
+_DIRECTORY = EntryType.DIRECTORY
+_TYPEFLAGS = {t: t.value.encode() for t in EntryType}
+_EMPTY_SHA256 = hashlib.sha256().hexdigest()
+_sha256 = hashlib.sha256
 
 
 class ArchiveFull(Exception):
@@ -146,31 +157,25 @@ class PaxWriter:
         sparse entry its data regions one after another — in chunks of any size."""
         if self._closed:
             raise ValueError("the archive is closed")
-        self._settle()
-        volume, record, offset = self.volume, self._records[-1], self._pos
-        current = _Current(entry, self._data_area_size(entry))
-        self._current = current
-        self._put(self._header_sequence(entry, current.data_size))
-        current.in_data = True
-        checksum, changed = None, False
-        if entry.type is EntryType.REGULAR:
-            if entry.sparse is not None:
-                self._put_data(_sparse_map_block(entry.sparse))
-            checksum, changed = self._put_file_data(entry.stored_size, data or ())
-        self._current = None
+        if self._pos == self.record_size or self._switch_pending:
+            self._settle()
+        regular = entry.type is _REGULAR
+        sparse_block = None
+        if regular and entry.sparse is not None:
+            sparse_block = _sparse_map_block(entry.sparse)
+            stored = entry.stored_size
+            data_size = len(sparse_block) + stored
+        else:
+            stored = data_size = entry.size if regular else 0
+        headers = _header_sequence(entry, data_size, self._pid)
+        volume, record, offset = len(self._records) - 1, self._records[-1], self._pos
+        if sparse_block is None and offset + len(headers) + padded(data_size) <= self.record_size:
+            checksum, changed = self._add_in_record(headers, stored, data, regular)
+        else:
+            checksum, changed = self._add_spanning(entry, headers, data_size, sparse_block, data)
         self.members += 1
-        return MemberInfo(
-            name=entry.name,
-            type=entry.type,
-            volume=volume,
-            record=record,
-            offset=offset,
-            size=entry.size,
-            stored_size=entry.stored_size,
-            checksum=checksum,
-            changed=changed,
-            end_volume=self.volume,
-        )
+        return MemberInfo(entry.name, entry.type, volume, record, offset, entry.size, stored,
+                          checksum, changed, len(self._records) - 1)
 
     def close(self) -> ArchiveSummary:
         """Two zero blocks, then zeros to the record boundary; write the last record."""
@@ -188,19 +193,38 @@ class PaxWriter:
             early_warning=self._early_warning,
         )
 
-    @staticmethod
-    def _data_area_size(entry: Entry) -> int:
-        if entry.type is not EntryType.REGULAR:
-            return 0
-        if entry.sparse is not None:
-            return len(_sparse_map_block(entry.sparse)) + entry.stored_size
-        return entry.size
+    def _add_in_record(self, headers: bytes, size: int, data, regular: bool):
+        """The fast path for a member that ends inside the current record (most small
+        files): copied straight into the buffer; nothing is written to the drive, so no
+        volume boundary can fall inside it."""
+        mv = self._mv
+        pos = self._pos
+        start = pos + len(headers)
+        mv[pos:start] = headers
+        if not regular:
+            self._pos = start
+            return None, False
+        end = start + size
+        if type(data) in (list, tuple) and len(data) == 1 and len(data[0]) == size:
+            chunk = data[0]  # what the engine's reader hands over: the whole file
+            mv[start:end] = chunk
+            checksum, changed = _sha256(chunk).hexdigest(), False
+        elif not size and not data:
+            checksum, changed = _EMPTY_SHA256, False
+        else:
+            checksum, changed = self._copy_small_data(start, size, data)
+        pad = -size % BLOCK
+        mv[end : end + pad] = _ZEROS[:pad]
+        self._pos = end + pad
+        return checksum, changed
 
-    def _put_file_data(self, size: int, data: Iterable) -> tuple[str, bool]:
-        digest = hashlib.sha256()
+    def _copy_small_data(self, pos: int, size: int, data) -> tuple[str, bool]:
+        """``_put_file_data`` for data that fits the buffer at ``pos``: same checks."""
+        mv = self._mv
+        digest = _sha256()
         remaining = size
         changed = False
-        for chunk in data:
+        for chunk in data or ():
             if not remaining:
                 changed = changed or len(chunk) > 0
                 if changed:
@@ -209,87 +233,67 @@ class PaxWriter:
             if len(chunk) > remaining:
                 chunk = memoryview(chunk)[:remaining]
                 changed = True
+            n = len(chunk)
             digest.update(chunk)
-            self._put_data(chunk)
-            remaining -= len(chunk)
+            mv[pos : pos + n] = chunk
+            pos += n
+            remaining -= n
         if remaining:  # the file shrank: keep the archive valid
             changed = True
-            while remaining:
-                fill = _ZEROS[: min(remaining, MAX_RECORD_SIZE)]
-                digest.update(fill)
-                self._put_data(fill)
-                remaining -= len(fill)
-        self._put_data(_ZEROS[: padded(size) - size])
+            digest.update(_ZEROS[:remaining])
+            mv[pos : pos + remaining] = _ZEROS[:remaining]
         return digest.hexdigest(), changed
 
-    # --- headers -------------------------------------------------------------------------
+    def _add_spanning(self, entry: Entry, headers: bytes, data_size: int,
+                      sparse_block: bytes | None, data) -> tuple[str | None, bool]:
+        """A member that crosses a record boundary (and so maybe a volume boundary)."""
+        current = _Current(entry, data_size)
+        self._current = current
+        self._put(headers)
+        current.in_data = True
+        checksum, changed = None, False
+        if entry.type is _REGULAR:
+            if sparse_block is not None:
+                self._put_data(sparse_block)
+            checksum, changed = self._put_file_data(entry.stored_size, data or ())
+        self._current = None
+        return checksum, changed
 
-    def _header_sequence(self, entry: Entry, data_size: int) -> bytes:
-        """The extended header and the ustar header of one member."""
-        name = entry.name
-        if entry.type is EntryType.DIRECTORY and not name.endswith(b"/"):
-            name += b"/"
-        records = []
-        field_name = name
-        if entry.sparse is not None and entry.type is EntryType.REGULAR:
-            records += [
-                pax_record(b"GNU.sparse.major", b"1"),
-                pax_record(b"GNU.sparse.minor", b"0"),
-                pax_record(b"GNU.sparse.name", name),
-                pax_record(b"GNU.sparse.realsize", b"%d" % entry.size),
-            ]
-            field_name = pax_header_name(name, b"GNUSparseFile.%d" % self._pid)
-        elif len(name) > 100 or not name.isascii():
-            records.append(pax_record(b"path", name))
-        link = entry.linkname
-        if len(link) > 100 or not link.isascii():
-            records.append(pax_record(b"linkpath", link))
-        uid, gid = entry.uid, entry.gid
-        if uid > MAX_OCTAL_7:
-            records.append(pax_record(b"uid", b"%d" % uid))
-            uid = 0
-        if gid > MAX_OCTAL_7:
-            records.append(pax_record(b"gid", b"%d" % gid))
-            gid = 0
-        uname, gname = _owner_name(entry.uname), _owner_name(entry.gname)
-        if len(uname) > 32 or not uname.isascii():
-            records.append(pax_record(b"uname", uname))
-        if len(gname) > 32 or not gname.isascii():
-            records.append(pax_record(b"gname", gname))
-        size = data_size
-        if size > MAX_OCTAL_11:
-            records.append(pax_record(b"size", b"%d" % size))
-            size = 0
-        records.append(pax_record(b"mtime", pax_time(entry.mtime_ns)))
-        if entry.atime_ns is not None:
-            records.append(pax_record(b"atime", pax_time(entry.atime_ns)))
-        if entry.ctime_ns is not None:
-            records.append(pax_record(b"ctime", pax_time(entry.ctime_ns)))
-        if entry.acl_access:
-            records.append(pax_record(b"SCHILY.acl.access", entry.acl_access.encode()))
-        if entry.acl_default:
-            records.append(pax_record(b"SCHILY.acl.default", entry.acl_default.encode()))
-        for xname, value in entry.xattrs.items():
-            records.append(pax_record(b"SCHILY.xattr." + encode_xattr_name(xname), value))
-        mtime = entry.mtime_ns // 1_000_000_000
-        if not 0 <= mtime <= MAX_OCTAL_11:
-            mtime = 0
-        extended = extended_header(pax_header_name(name), b"".join(records), mtime)
-        header = ustar_header(
-            field_name,
-            entry.mode & 0o7777,
-            uid,
-            gid,
-            size,
-            mtime,
-            entry.type.value.encode(),
-            link,
-            uname,
-            gname,
-            entry.devmajor,
-            entry.devminor,
-        )
-        return extended + header
+    def _put_file_data(self, size: int, data: Iterable) -> tuple[str, bool]:
+        hasher = _HashBehind() if size >= BACKGROUND_HASH_MIN else None
+        digest = hasher or _sha256()
+        remaining = size
+        changed = False
+        try:
+            for chunk in data:
+                if not remaining:
+                    changed = changed or len(chunk) > 0
+                    if changed:
+                        break
+                    continue
+                stable = hasher is not None and _immutable(chunk)
+                if len(chunk) > remaining:
+                    chunk = memoryview(chunk)[:remaining]
+                    changed = True
+                digest.update(chunk)
+                self._put_data(chunk)
+                remaining -= len(chunk)
+                if hasher is not None and not stable:
+                    hasher.wait()  # the source may reuse its buffer for the next chunk
+            if remaining:  # the file shrank: keep the archive valid
+                changed = True
+                while remaining:
+                    fill = _ZEROS[: min(remaining, MAX_RECORD_SIZE)]
+                    digest.update(fill)
+                    self._put_data(fill)
+                    remaining -= len(fill)
+            self._put_data(_ZEROS[: padded(size) - size])
+            return digest.hexdigest(), changed
+        finally:
+            if hasher is not None:
+                hasher.close()
+
+    # --- headers -------------------------------------------------------------------------
 
     def _continuation_headers(self, current: _Current) -> bytes:
         """What GNU tar puts at the start of a volume that continues ``current``."""
@@ -417,8 +421,166 @@ class PaxWriter:
             self._continuing = False
 
 
+class _HashBehind:
+    """SHA-256 of a large member in a helper thread, one chunk behind the writer: hashing
+    a chunk overlaps copying and writing it (hashlib releases the GIL for large buffers),
+    so the writer costs about max(hash, write) per chunk instead of their sum. A chunk
+    must stay unchanged until the next ``update`` or ``wait``; ``_put_file_data`` waits
+    before asking the source for another chunk unless the chunk is immutable."""
+
+    def __init__(self):
+        self._digest = hashlib.sha256()
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._busy = False
+        threading.Thread(target=self._run, name="pax-sha256", daemon=True).start()
+
+    def _run(self) -> None:
+        update, get, put = self._digest.update, self._todo.get, self._done.put
+        while (chunk := get()) is not None:
+            try:
+                update(chunk)
+            except BaseException as exc:  # handed to the writer in wait()
+                put(exc)
+            else:
+                put(None)
+
+    def update(self, chunk) -> None:
+        self.wait()
+        self._todo.put(chunk)
+        self._busy = True
+
+    def wait(self) -> None:
+        if self._busy:
+            self._busy = False
+            error = self._done.get()
+            if error is not None:
+                raise error
+
+    def hexdigest(self) -> str:
+        self.wait()
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        self._todo.put(None)
+
+
+def _immutable(chunk) -> bool:
+    return type(chunk) is bytes or (type(chunk) is memoryview and type(chunk.obj) is bytes)
+
+
+# --- headers -------------------------------------------------------------------------------
+
+
+def _header_sequence(entry: Entry, data_size: int, pid: int) -> bytes:
+    """The extended header and the ustar header of one member."""
+    name = entry.name
+    etype = entry.type
+    if etype is _DIRECTORY and not name.endswith(b"/"):
+        name += b"/"
+    link = entry.linkname
+    uid, gid, size = entry.uid, entry.gid, data_size
+    uname, gname = _owner_name(entry.uname), _owner_name(entry.gname)
+    if (len(name) <= 100 and len(link) <= 100 and uid <= MAX_OCTAL_7 and gid <= MAX_OCTAL_7
+            and len(uname) <= 32 and len(gname) <= 32 and size <= MAX_OCTAL_11
+            and name.isascii() and link.isascii() and uname.isascii() and gname.isascii()
+            and (entry.sparse is None or etype is not _REGULAR)):
+        records = []  # everything fits the ustar header: only times and attributes
+        field_name = name
+    else:
+        records, field_name = _overflow_records(entry, name, link, uname, gname, size, pid)
+        uid = uid if uid <= MAX_OCTAL_7 else 0
+        gid = gid if gid <= MAX_OCTAL_7 else 0
+        size = size if size <= MAX_OCTAL_11 else 0
+    mtime_ns, atime_ns, ctime_ns = entry.mtime_ns, entry.atime_ns, entry.ctime_ns
+    if atime_ns is not None and ctime_ns is not None:  # what entry_from_path gives
+        m, a, c = _pax_time(mtime_ns), _pax_time(atime_ns), _pax_time(ctime_ns)
+        records.append(_TIME_RECORDS % (_RECORD_LENGTHS[len(m) + 8], m, _RECORD_LENGTHS[len(a) + 8],
+                                        a, _RECORD_LENGTHS[len(c) + 8], c))
+    else:
+        records.append(_time_record(b"mtime", mtime_ns))
+        if atime_ns is not None:
+            records.append(_time_record(b"atime", atime_ns))
+        if ctime_ns is not None:
+            records.append(_time_record(b"ctime", ctime_ns))
+    if entry.acl_access:
+        records.append(pax_record(b"SCHILY.acl.access", entry.acl_access.encode()))
+    if entry.acl_default:
+        records.append(pax_record(b"SCHILY.acl.default", entry.acl_default.encode()))
+    if entry.xattrs:
+        for xname, value in entry.xattrs.items():
+            records.append(pax_record(b"SCHILY.xattr." + encode_xattr_name(xname), value))
+    mtime = mtime_ns // 1_000_000_000
+    if not 0 <= mtime <= MAX_OCTAL_11:
+        mtime = 0
+    extended = b"".join(records)
+    return b"".join((
+        private_header(pax_header_name(name), len(extended), mtime),
+        extended,
+        _ZEROS[: -len(extended) % BLOCK],
+        ustar_header(field_name, entry.mode & 0o7777, uid, gid, size, mtime, _TYPEFLAGS[etype],
+                     link, uname, gname, entry.devmajor, entry.devminor),
+    ))
+
+
+def _overflow_records(entry: Entry, name: bytes, link: bytes, uname: bytes, gname: bytes,
+                      size: int, pid: int) -> tuple[list[bytes], bytes]:
+    """The records for what does not fit the ustar header (GNU tar's order), and the
+    name for its name field."""
+    records = []
+    field_name = name
+    if entry.sparse is not None and entry.type is _REGULAR:
+        records += [
+            pax_record(b"GNU.sparse.major", b"1"),
+            pax_record(b"GNU.sparse.minor", b"0"),
+            pax_record(b"GNU.sparse.name", name),
+            pax_record(b"GNU.sparse.realsize", b"%d" % entry.size),
+        ]
+        field_name = pax_header_name(name, b"GNUSparseFile.%d" % pid)
+    elif len(name) > 100 or not name.isascii():
+        records.append(pax_record(b"path", name))
+    if len(link) > 100 or not link.isascii():
+        records.append(pax_record(b"linkpath", link))
+    if entry.uid > MAX_OCTAL_7:
+        records.append(pax_record(b"uid", b"%d" % entry.uid))
+    if entry.gid > MAX_OCTAL_7:
+        records.append(pax_record(b"gid", b"%d" % entry.gid))
+    if len(uname) > 32 or not uname.isascii():
+        records.append(pax_record(b"uname", uname))
+    if len(gname) > 32 or not gname.isascii():
+        records.append(pax_record(b"gname", gname))
+    if size > MAX_OCTAL_11:
+        records.append(pax_record(b"size", b"%d" % size))
+    return records, field_name
+
+
+_TIME_RECORDS = b"%d mtime=%s\n%d atime=%s\n%d ctime=%s\n"
+
+
+def _time_record(keyword: bytes, ns: int) -> bytes:
+    """``pax_record(keyword, pax_time(ns))`` for a five-letter keyword (body = value + 8)."""
+    value = _pax_time(ns)
+    return b"%d %s=%s\n" % (_RECORD_LENGTHS[len(value) + 8], keyword, value)
+
+
+def _pax_time(ns: int) -> bytes:
+    """``pax_time`` with the common case (not before 1970) first."""
+    if ns < 0:
+        return pax_time(ns)
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    return (b"%d.%09d" % (seconds, fraction)).rstrip(b"0") if fraction else b"%d" % seconds
+
+
+_OWNER_NAMES: dict[str, bytes] = {}
+
+
 def _owner_name(name: str) -> bytes:
-    return name.encode("utf-8", "surrogateescape")
+    raw = _OWNER_NAMES.get(name)
+    if raw is None:
+        raw = name.encode("utf-8", "surrogateescape")
+        if len(_OWNER_NAMES) < 4096:
+            _OWNER_NAMES[name] = raw
+    return raw
 
 
 def _sparse_map_block(regions: tuple[tuple[int, int], ...]) -> bytes:
