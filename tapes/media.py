@@ -15,10 +15,15 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from tapes.drivers.base import Changer, ChangerStatus, TapeDrive, TapeError
-from tapes.models import Drive, Installation, Library, MediaPool, MediaSet, Slot, Tape
+from tapes.models import (
+    AuditRecord, Drive, Installation, Library, MediaPool, MediaSet, Slot, Tape, audit,
+)
+from tapes.retention_policy import FOREVER
+from tapes.signals import tape_overwritten, tape_pre_overwrite
 from tapes.services import (
     InventoryError, media_type_for_barcode, tape_create, tape_move_offline, tape_move_to_drive,
     tape_move_to_slot,
@@ -99,6 +104,8 @@ def tape_load(*, tape: Tape, drive: Drive, reason: str = "", user=None) -> None:
     changer = changer_for(drive.library)
     _changer_call(f"load {tape.barcode} into {drive}", changer.load, tape.slot.number, drive.index)
     tape_move_to_drive(tape=tape, drive=drive, reason=reason or "loaded", user=user)
+    # What the tape had written when it came in: its growth at unload is the drive's use.
+    Drive.objects.filter(pk=drive.pk).update(loaded_bytes_mark=tape.bytes_written)
 
 
 def tape_unload(*, drive: Drive, slot: int | None = None, reason: str = "", user=None) -> Tape | None:
@@ -121,7 +128,22 @@ def tape_unload(*, drive: Drive, slot: int | None = None, reason: str = "", user
     if tape is not None and placed is not None and hasattr(placed, "number"):
         tape_move_to_slot(tape=tape, library=drive.library, slot_number=placed.number,
                           reason=reason or "unloaded", user=user)
+    if tape is not None:
+        _count_drive_use(drive, tape)
     return tape
+
+
+def _count_drive_use(drive: Drive, tape: Tape) -> None:
+    """Add what was written during the load to the drive's use (cleaning is due after
+    ``clean_after_bytes``), and retire the tape if this load took it past its end of life."""
+    from tapes.lifecycle import tape_check_wear
+
+    tape.refresh_from_db()
+    drive.refresh_from_db()
+    written = max(tape.bytes_written - drive.loaded_bytes_mark, 0)
+    Drive.objects.filter(pk=drive.pk).update(
+        bytes_since_cleaning=F("bytes_since_cleaning") + written, loaded_bytes_mark=0)
+    tape_check_wear(tape=tape)
 
 
 def _eject(drive: Drive) -> None:
@@ -154,8 +176,16 @@ def installation_id() -> str:
 
 
 def assert_may_write_at_bot(tape: Tape) -> None:
-    """Invariant 1: refuse to label, erase or overwrite a tape that holds kept data."""
+    """Invariant 1: refuse to label, erase or overwrite a tape that holds kept data.
+
+    Besides ``protected_until``, the ``tape_pre_overwrite`` receivers (``backups.retention``)
+    refuse a tape that still holds an unexpired backup set, whatever its date says."""
     if tape.is_protected:
+        if tape.protected_until >= FOREVER - timezone.timedelta(days=3650):
+            raise ProtectedTape(
+                f"Tape {tape.barcode} holds backup data its retention policy keeps with no end "
+                "date; it cannot be labelled, erased or overwritten until those sets expire."
+            )
         until = timezone.localtime(tape.protected_until)
         raise ProtectedTape(
             f"Tape {tape.barcode} holds backup data kept until {until:%Y-%m-%d %H:%M}; it "
@@ -168,6 +198,7 @@ def assert_may_write_at_bot(tape: Tape) -> None:
         raise ProtectedTape(f"{tape.barcode} is a cleaning cartridge.")
     if tape.write_protected:
         raise ProtectedTape(f"Tape {tape.barcode} is write-protected.")
+    tape_pre_overwrite.send(sender=Tape, tape=tape)
 
 
 def _read_label(handle: TapeDrive, tape: Tape):
@@ -248,8 +279,48 @@ def _record_label(tape: Tape, pool, media_set, sequence) -> None:
     Tape.objects.filter(pk=tape.pk).update(
         label_written_at=now, status=Tape.Status.WRITABLE, pool=pool, media_set=media_set,
         sequence=sequence, foreign=False, bytes_written=0, first_written_at=None,
+        lifetime_bytes_written=F("lifetime_bytes_written") + F("bytes_written"),
     )
+    Drive.objects.filter(tape=tape).update(loaded_bytes_mark=0)
     tape.refresh_from_db()
+    tape_overwritten.send(sender=Tape, tape=tape)
+
+
+def tape_erase(*, tape: Tape, handle: TapeDrive, user=None) -> None:
+    """Erase the tape loaded in ``handle``'s drive: a filemark at BOT, so nothing on it can be
+    read any more, and the tape becomes new scratch. Refused on protected tapes (invariant 1)."""
+    tape.refresh_from_db()
+    assert_may_write_at_bot(tape)
+    _check_loaded_is(handle, tape)
+    try:
+        handle.rewind()
+        handle.write_filemarks(1)  # writing at BOT truncates everything after it
+        handle.rewind()
+    except TapeError as exc:
+        raise InventoryError(f"Could not erase {tape.barcode}: {exc}") from None
+    Tape.objects.filter(pk=tape.pk).update(
+        status=Tape.Status.NEW, pool=None, media_set=None, sequence=None, label_written_at=None,
+        lifetime_bytes_written=F("lifetime_bytes_written") + F("bytes_written"), bytes_written=0,
+        first_written_at=None, protected_until=None, foreign=False,
+    )
+    Drive.objects.filter(tape=tape).update(loaded_bytes_mark=0)
+    tape.refresh_from_db()
+    audit(action=AuditRecord.Action.OVERWRITE, subject=tape, user=user,
+          message=f"Tape {tape.barcode} erased; it is new scratch.")
+    tape_overwritten.send(sender=Tape, tape=tape)
+
+
+def tape_erase_in_library(*, tape: Tape, user=None) -> None:
+    """Load the tape into a free drive, erase it, and put it back in its slot."""
+    tape.refresh_from_db()
+    assert_may_write_at_bot(tape)  # refuse before moving anything
+    drive = tape.drive if tape.drive_id else free_drive_for(tape)
+    tape_load(tape=tape, drive=drive, reason="loaded for erasing", user=user)
+    try:
+        with open_drive(drive) as handle:
+            tape_erase(tape=tape, handle=handle, user=user)
+    finally:
+        tape_unload(drive=drive, reason="erased", user=user)
 
 
 # -- inventory -----------------------------------------------------------------------------------

@@ -142,3 +142,27 @@ def _record(tape: Tape, *, reason: str, user) -> TapeLocation:
         vault=tape.vault, description=tape.location_text, reason=reason[:200],
         moved_by=user if getattr(user, "is_authenticated", False) else None,
     )
+
+
+def media_set_close(*, media_set, reason: str, user=None) -> bool:
+    """Close the media set (no run appends to it any more); False if it was closed already.
+    An automatic close (``user`` empty) and an operator's both leave an audit record."""
+    from django.utils import timezone
+
+    from tapes.models import AuditRecord, MediaSet, audit
+
+    changed = MediaSet.objects.filter(pk=media_set.pk, closed_at__isnull=True).update(
+        closed_at=timezone.now(), closed_reason=reason[:200])
+    if changed:
+        media_set.refresh_from_db()
+        who = "by an operator" if user is not None else "automatically"
+        audit(action=AuditRecord.Action.CLOSE, subject=media_set, user=user,
+              message=f"Media set {media_set} closed {who}: {reason}.")
+    return bool(changed)
+
+
+def tape_verified(*, tape: Tape, at=None) -> None:
+    """Record that a verify read the tape without error (the off-site report reads it)."""
+    from django.utils import timezone
+
+    Tape.objects.filter(pk=tape.pk).update(last_verified_at=at or timezone.now())
