@@ -18,7 +18,6 @@ import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 ACL_ACCESS_XATTR = "system.posix_acl_access"
 ACL_DEFAULT_XATTR = "system.posix_acl_default"
@@ -77,20 +76,34 @@ class Entry:
         return self.size
 
 
-@lru_cache(maxsize=4096)
+# Owner names by id. pwd/grp look-ups cost a file or NSS query each, and every file of a
+# tree has the same few owners: entry_from_path reads these dicts before calling.
+_USER_NAMES: dict[int, str] = {}
+_GROUP_NAMES: dict[int, str] = {}
+
+
 def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return ""
+    name = _USER_NAMES.get(uid)
+    if name is None:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = ""
+        if len(_USER_NAMES) < 4096:
+            _USER_NAMES[uid] = name
+    return name
 
 
-@lru_cache(maxsize=4096)
 def group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return ""
+    name = _GROUP_NAMES.get(gid)
+    if name is None:
+        try:
+            name = grp.getgrgid(gid).gr_name
+        except KeyError:
+            name = ""
+        if len(_GROUP_NAMES) < 4096:
+            _GROUP_NAMES[gid] = name
+    return name
 
 
 def entry_from_path(path: bytes, arcname: bytes, *, hardlinks: dict) -> Entry:
@@ -101,19 +114,20 @@ def entry_from_path(path: bytes, arcname: bytes, *, hardlinks: dict) -> Entry:
     comes back as a ``HARDLINK`` entry. Raises FileNotFoundError if the file vanished.
     """
     st = os.lstat(path)
-    entry = Entry(
-        name=arcname,
-        type=_entry_type(st.st_mode),
-        mode=stat.S_IMODE(st.st_mode),
-        uid=st.st_uid,
-        gid=st.st_gid,
-        uname=user_name(st.st_uid),
-        gname=group_name(st.st_gid),
-        mtime_ns=st.st_mtime_ns,
-        atime_ns=st.st_atime_ns,
-        ctime_ns=st.st_ctime_ns,
-    )
-    if entry.type is not EntryType.DIRECTORY and st.st_nlink > 1:
+    mode = st.st_mode
+    kind = _TYPES_BY_FORMAT.get(mode & 0o170000)
+    if kind is None:
+        raise ValueError("sockets and other special files cannot be archived")
+    uid, gid = st.st_uid, st.st_gid
+    uname = _USER_NAMES.get(uid)
+    if uname is None:
+        uname = user_name(uid)
+    gname = _GROUP_NAMES.get(gid)
+    if gname is None:
+        gname = group_name(gid)
+    entry = Entry(arcname, kind, mode & 0o7777, uid, gid, uname, gname, 0, st.st_mtime_ns,
+                  st.st_atime_ns, st.st_ctime_ns)
+    if st.st_nlink > 1 and kind is not EntryType.DIRECTORY:
         key = (st.st_dev, st.st_ino)
         entry.inode_key = key
         first = hardlinks.get(key)
@@ -122,33 +136,27 @@ def entry_from_path(path: bytes, arcname: bytes, *, hardlinks: dict) -> Entry:
             entry.linkname = first
             return entry
         hardlinks[key] = arcname
-    if entry.type is EntryType.SYMLINK:
+    if kind is EntryType.REGULAR:
+        entry.size = size = st.st_size
+        if st.st_blocks * 512 < size:  # fewer blocks than bytes: it may have holes
+            entry.sparse = sparse_map(path, size)
+    elif kind is EntryType.SYMLINK:
         entry.linkname = os.readlink(path)
-    elif entry.type in (EntryType.CHARDEV, EntryType.BLOCKDEV):
+    elif kind is EntryType.CHARDEV or kind is EntryType.BLOCKDEV:
         entry.devmajor = os.major(st.st_rdev)
         entry.devminor = os.minor(st.st_rdev)
-    elif entry.type is EntryType.REGULAR:
-        entry.size = st.st_size
-        if st.st_blocks * 512 < st.st_size:
-            entry.sparse = sparse_map(path, st.st_size)
     _read_xattrs(path, entry)
     return entry
 
 
-def _entry_type(mode: int) -> EntryType:
-    if stat.S_ISREG(mode):
-        return EntryType.REGULAR
-    if stat.S_ISDIR(mode):
-        return EntryType.DIRECTORY
-    if stat.S_ISLNK(mode):
-        return EntryType.SYMLINK
-    if stat.S_ISFIFO(mode):
-        return EntryType.FIFO
-    if stat.S_ISCHR(mode):
-        return EntryType.CHARDEV
-    if stat.S_ISBLK(mode):
-        return EntryType.BLOCKDEV
-    raise ValueError("sockets and other special files cannot be archived")
+_TYPES_BY_FORMAT = {
+    stat.S_IFREG: EntryType.REGULAR,
+    stat.S_IFDIR: EntryType.DIRECTORY,
+    stat.S_IFLNK: EntryType.SYMLINK,
+    stat.S_IFIFO: EntryType.FIFO,
+    stat.S_IFCHR: EntryType.CHARDEV,
+    stat.S_IFBLK: EntryType.BLOCKDEV,
+}
 
 
 def _read_xattrs(path: bytes, entry: Entry) -> None:
@@ -158,6 +166,8 @@ def _read_xattrs(path: bytes, entry: Entry) -> None:
         if exc.errno in (errno.ENOTSUP, errno.EPERM):
             return
         raise
+    if not names:  # the common case: no getxattr calls
+        return
     for name in sorted(names):
         try:
             value = os.getxattr(path, name, follow_symlinks=False)
@@ -206,16 +216,27 @@ def iter_file_data(path: bytes, entry: Entry, chunk_size: int = 1 << 20) -> Iter
     """The bytes ``PaxWriter.add`` expects for a regular file: the whole content, or for a
     sparse entry its data regions one after another. Stops at ``stored_size`` even if the
     file grew (the writer reports a short read as ``changed``)."""
-    with open(path, "rb", buffering=0) as f:
-        regions = entry.sparse if entry.sparse is not None else ((0, entry.size),)
-        for offset, length in regions:
-            f.seek(offset)
-            while length > 0:
-                chunk = f.read(min(chunk_size, length))
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if entry.sparse is None:
+            length = entry.size
+            while length > 0:  # a small file is one read: no seek, no buffer object
+                chunk = os.read(fd, chunk_size if length > chunk_size else length)
                 if not chunk:
                     return
                 length -= len(chunk)
                 yield chunk
+            return
+        for offset, length in entry.sparse:
+            while length > 0:
+                chunk = os.pread(fd, min(chunk_size, length), offset)
+                if not chunk:
+                    return
+                offset += len(chunk)
+                length -= len(chunk)
+                yield chunk
+    finally:
+        os.close(fd)
 
 
 # --- POSIX ACLs: the kernel's xattr form <-> the text form (acl_to_text) ------------------

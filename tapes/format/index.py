@@ -66,11 +66,14 @@ class IndexSummary:
     early_warning: bool
 
 
+_TYPE_NAMES = {t: t.name.lower() for t in EntryType}
+
+
 def catalog_row(entry: Entry, info: MemberInfo) -> dict:
     """The catalog row of one member, in the schema above."""
     return {
         "path": entry.name,
-        "type": entry.type.name.lower(),
+        "type": _TYPE_NAMES[entry.type],
         "size": entry.size,
         "stored_size": info.stored_size,
         "mode": entry.mode,
