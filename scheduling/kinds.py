@@ -62,7 +62,21 @@ def inventory(*, run, context, drive_id=None) -> str:
     return report.summary() if hasattr(report, "summary") else "Inventory done."
 
 
-@job_kind("backup", label="Backup", needs_drive=True, media_type=_media_type,
+def _backup_media_type(params: dict) -> str | None:
+    """The media type of the job's pool, so the run gets a drive that writes it."""
+    if params.get("media_type"):
+        return params["media_type"]
+    try:
+        from backups.models import BackupJob
+    except ImportError:
+        return None
+    job = BackupJob.objects.filter(pk=params.get("job_id")).select_related(
+        "pool__media_type").first()
+    media_type = job.pool.media_type if job is not None else None
+    return media_type.name if media_type is not None else None
+
+
+@job_kind("backup", label="Backup", needs_drive=True, media_type=_backup_media_type,
           timeout=DRIVE_JOB_TIMEOUT)
 def backup(*, run, context, drive_id=None) -> str:
     backup_run = _service("backups.engine", "backup_run")
