@@ -32,7 +32,6 @@ INSTALLED_APPS = [
     "tapes",
     "backups",
     "scheduling",
-    "console",
 ]
 
 MIDDLEWARE = [
@@ -86,11 +85,7 @@ def _databases() -> dict:
         # Tests use a file, not memory, so qcluster subprocesses and heartbeat threads see
         # the test database (tests/scheduling/clusters.py).
         db["TEST"] = {"NAME": str(DATA_DIR / "test_tapebackup.sqlite3")}
-    elif db["ENGINE"].startswith("django.db.backends.postgresql"):
-        # bin/test names the test database per run, so two runs on one server don't drop
-        # each other's database; empty means Django's default test_<name>.
-        db["TEST"] = {"NAME": env_str("TAPEBACKUP_TEST_DB_NAME") or None}
-    else:
+    elif not db["ENGINE"].startswith("django.db.backends.postgresql"):
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
     return {"default": db}
 
