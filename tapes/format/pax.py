@@ -433,7 +433,8 @@ class _HashBehind:
         self._todo: queue.SimpleQueue = queue.SimpleQueue()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._busy = False
-        threading.Thread(target=self._run, name="pax-sha256", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="pax-sha256", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         update, get, put = self._digest.update, self._todo.get, self._done.put
@@ -463,6 +464,7 @@ class _HashBehind:
 
     def close(self) -> None:
         self._todo.put(None)
+        self._thread.join()
 
 
 def _immutable(chunk) -> bool:
