@@ -85,7 +85,11 @@ def _databases() -> dict:
         # Tests use a file, not memory, so qcluster subprocesses and heartbeat threads see
         # the test database (tests/scheduling/clusters.py).
         db["TEST"] = {"NAME": str(DATA_DIR / "test_tapebackup.sqlite3")}
-    elif not db["ENGINE"].startswith("django.db.backends.postgresql"):
+    elif db["ENGINE"].startswith("django.db.backends.postgresql"):
+        # bin/test names the test database per run, so two runs on one server don't drop
+        # each other's database; empty means Django's default test_<name>.
+        db["TEST"] = {"NAME": env_str("TAPEBACKUP_TEST_DB_NAME") or None}
+    else:
         raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL or SQLite.")
     return {"default": db}
 
