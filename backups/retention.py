@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
+from django.db.models import F
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -130,10 +131,12 @@ class _State:
     retiring: set[int] = field(default_factory=set)
 
 
-def retention_plan(*, now: dt.datetime | None = None) -> tuple[list[Action], list[str]]:
+def retention_plan(*, now: dt.datetime | None = None,
+                   state: _State | None = None) -> tuple[list[Action], list[str]]:
     """Every change the retention check would make at ``now``, and notes for the operator."""
     now = now or timezone.now()
-    state, actions, notes = _State(), [], []
+    state = state if state is not None else _State()
+    actions, notes = [], []
     for job in BackupJob.objects.select_related("pool__retention_policy", "retention_policy"):
         actions += _plan_job(job, now, state)
     actions += _plan_media_sets(now, state)
@@ -267,7 +270,8 @@ def retention_run(*, context, dry_run: bool = False, now: dt.datetime | None = N
                   preview_days: int = PREVIEW_DAYS) -> RetentionReport:
     """The retention check (scheduled daily; ``retention run [--dry-run]``)."""
     now = now or timezone.now()
-    actions, notes = retention_plan(now=now)
+    state = _State()
+    actions, notes = retention_plan(now=now, state=state)
     report = RetentionReport(now=now, dry_run=dry_run, actions=actions, notes=notes)
     for action in actions:
         if dry_run:
@@ -280,9 +284,22 @@ def retention_run(*, context, dry_run: bool = False, now: dt.datetime | None = N
             report.skipped.append(f"{action.subject}: changed meanwhile, left as it is.")
     for note in notes:
         context.log(note, level="warning")
+    if not dry_run:
+        _record_kept_because(state)
     report.preview = [asdict_row(row) for row in retention_preview(now=now, days=preview_days)]
     context.log(report.summary())
     return report
+
+
+def _record_kept_because(state: _State) -> None:
+    """Why each kept set is kept (shown in the admin), and the engine's provisional "no end
+    date" written as none. Bookkeeping of what the decisions already say: not audited."""
+    for set_id, decision in state.decisions.items():
+        if decision.keep:
+            BackupSet.objects.filter(pk=set_id, expired_at__isnull=True).exclude(
+                kept_because=decision.reason[:300]).update(kept_because=decision.reason[:300])
+            if decision.expires_at is None:
+                BackupSet.objects.filter(pk=set_id, expires_at__gte=FAR).update(expires_at=None)
 
 
 def _apply(action: Action, now: dt.datetime) -> bool:
@@ -348,9 +365,12 @@ def _apply_recycle(action: Action, now: dt.datetime) -> bool:
         return False  # late recycling, checked again at the moment of the change
     if tape.status in (Tape.Status.RETIRED, Tape.Status.DAMAGED):
         return False
+    # bytes_written moves to the lifetime count: the engine's ``tape_unclaim`` treats a
+    # scratch tape with bytes_written 0 as "nothing written since it was claimed".
     done = Tape.objects.filter(pk=tape.pk, media_set=tape.media_set_id, pool=tape.pool_id).update(
         pool=None, media_set=None, sequence=None, status=Tape.Status.WRITABLE,
-        protected_until=None)
+        protected_until=None, bytes_written=0,
+        lifetime_bytes_written=F("lifetime_bytes_written") + F("bytes_written"))
     if done:
         audit(action=AuditRecord.Action.RECYCLE, subject=tape,
               message=f"{action.message} It was in pool {tape.pool.name if tape.pool_id else '–'}"

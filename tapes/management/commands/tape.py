@@ -4,8 +4,8 @@ from django.db.models import Q
 
 from tapes.management.commands._base import SubcommandCommand
 from tapes.media import (
-    drive_status, free_drive_for, resolve_drive, tape_export, tape_label_in_library, tape_load,
-    tape_unload,
+    drive_status, free_drive_for, resolve_drive, tape_erase_in_library, tape_export,
+    tape_label_in_library, tape_load, tape_unload,
 )
 from tapes.models import Library, MediaPool, Tape
 from tapes.services import InventoryError
@@ -40,7 +40,22 @@ class Command(SubcommandCommand):
         "list": "list tapes", "label": "write a new label on tapes",
         "load": "load a tape into a drive", "unload": "unload a drive",
         "status": "show a drive's status", "export": "move tapes to mail slots",
+        "erase": "erase tapes (refused while they hold kept data)",
     }
+
+    def arguments_erase(self, parser):
+        parser.add_argument("barcodes", nargs="+")
+        parser.add_argument("--no-input", action="store_true", help="do not ask to confirm")
+
+    def handle_erase(self, *, barcodes, no_input, **_):
+        tapes = [get_tape(b) for b in barcodes]
+        if not no_input:
+            answer = input(f"Erase {', '.join(barcodes)}? Everything on them is lost. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise InventoryError("Nothing was erased.")
+        for tape in tapes:
+            tape_erase_in_library(tape=tape)
+            self.stdout.write(f"Erased {tape.barcode}; it is new scratch.")
 
     def arguments_list(self, parser):
         parser.add_argument("--pool", help="a pool name, or 'scratch'")
