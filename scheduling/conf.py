@@ -18,6 +18,12 @@ def heartbeat_seconds() -> float:
     return float(_get("TAPEBACKUP_HEARTBEAT_SECONDS", 15))
 
 
+def heartbeat_thread() -> bool:
+    """Heartbeat from a thread too (not only on progress calls): a job busy in one long
+    tape operation (rewind, load, a huge file) still shows it is alive."""
+    return bool(_get("TAPEBACKUP_HEARTBEAT_THREAD", True))
+
+
 def stale_seconds() -> float:
     """A running job whose heartbeat is older than this is interrupted by the watchdog."""
     return float(_get("TAPEBACKUP_STALE_SECONDS", 180))

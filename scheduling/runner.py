@@ -68,6 +68,7 @@ class RunContext(JobContext):
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._last_progress_write = 0.0
+        self._last_beat = time.monotonic()
         self._rate_mark: tuple[float, int] | None = None
         self._children: list[subprocess.Popen] = []
 
@@ -78,6 +79,8 @@ class RunContext(JobContext):
         super().progress(files=files, bytes=bytes, total_files=total_files,
                          total_bytes=total_bytes, current=current)
         now = time.monotonic()
+        if now - self._last_beat >= conf.heartbeat_seconds():
+            self.heartbeat()
         if now - self._last_progress_write < conf.progress_seconds():
             return
         self._last_progress_write = now
@@ -140,6 +143,7 @@ class RunContext(JobContext):
 
     def heartbeat(self) -> None:
         """Write the heartbeat and read the cancel flag (one short transaction each)."""
+        self._last_beat = time.monotonic()
         self._write(heartbeat_at=timezone.now())
         row = JobRun.objects.filter(pk=self.run_id).values(
             "cancel_requested_at", "state", "claim_token").first()
@@ -209,14 +213,16 @@ class JobRunner:
 
     def execute(self) -> str:
         before = _descendants(os.getpid())
-        beat = _Heartbeat(self.context)
-        beat.start()
+        beat = _Heartbeat(self.context) if conf.heartbeat_thread() else None
+        if beat:
+            beat.start()
         self.context.log(f"Started on {self.run.worker_host} (pid {self.run.worker_pid}"
                          f"{', cluster ' + self.run.cluster if self.run.cluster else ''}).")
         try:
             return self._call()
         finally:
-            beat.stop()
+            if beat:
+                beat.stop()
             _kill_children(self.context._children, before)
             self._after()
 

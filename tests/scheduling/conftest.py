@@ -9,6 +9,9 @@ import pytest
 def scheduling_settings(settings, tmp_path):
     settings.TAPEBACKUP_TEST_JOB_KINDS = True
     settings.TAPEBACKUP_HEARTBEAT_SECONDS = 0.2
+    # In-process runs share the test's transaction: heartbeats go with progress calls.
+    # Tests that run a job in another thread (and the clusters) turn the thread on.
+    settings.TAPEBACKUP_HEARTBEAT_THREAD = False
     settings.TAPEBACKUP_PROGRESS_SECONDS = 0
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.TAPEBACKUP_NOTIFY_EMAILS = ["ops@example.com"]

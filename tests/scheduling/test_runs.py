@@ -12,7 +12,7 @@ from scheduling.services import run_cancel, run_claim, run_enqueue
 from tapes.models import Tape
 from tapes.services import tape_create, tape_move_offline, tape_move_to_slot
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db
 
 
 def _queued_task_count() -> int:
@@ -21,20 +21,24 @@ def _queued_task_count() -> int:
     return OrmQ.objects.count()
 
 
-def test_enqueue_creates_the_row_first_and_queues_a_task_after_commit(sleep_params):
-    run = run_enqueue(kind="sleep", params=sleep_params())
-    assert run.state == JobRun.State.QUEUED and run.attempt == 1
-    assert _queued_task_count() == 1
+def test_enqueue_creates_the_row_first_and_queues_a_task_after_commit(
+        sleep_params, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run = run_enqueue(kind="sleep", params=sleep_params())
+        assert run.state == JobRun.State.QUEUED and run.attempt == 1
+        assert _queued_task_count() == 0  # not before the commit
+    assert len(callbacks) == 1 and _queued_task_count() == 1
     assert JobRun.objects.get(pk=run.pk).task_id
 
 
-def test_a_rolled_back_enqueue_queues_nothing(sleep_params):
+def test_a_rolled_back_enqueue_queues_nothing(sleep_params, django_capture_on_commit_callbacks):
     from django.db import transaction
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        run_enqueue(kind="sleep", params=sleep_params())
-        raise RuntimeError
-    assert JobRun.objects.count() == 0 and _queued_task_count() == 0
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            run_enqueue(kind="sleep", params=sleep_params())
+            raise RuntimeError
+    assert callbacks == [] and JobRun.objects.count() == 0 and _queued_task_count() == 0
 
 
 def test_claim_is_idempotent(sleep_params):
@@ -134,8 +138,12 @@ def test_cancel_before_start_ends_the_run_and_its_task_does_nothing(olga, sleep_
     assert run_cancel(run=run, user=olga) is False
 
 
-def test_cancel_while_running_stops_at_the_next_safe_point(olga, sleep_params, counter):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_cancel_while_running_stops_at_the_next_safe_point(olga, sleep_params, counter,
+                                                          settings):
     import threading
+
+    settings.TAPEBACKUP_HEARTBEAT_THREAD = True
 
     run = run_enqueue(kind="sleep", params=sleep_params(30))
     worker = threading.Thread(target=lambda: (execute_run(run.pk), connection.close()))
@@ -199,12 +207,14 @@ def test_needs_media_waits_with_the_reason_and_notifies_once(vaulted_tape, sleep
 
 
 def test_a_waiting_run_resumes_when_the_tape_comes_in_through_the_mail_slot(
-        vaulted_tape, inventory_library, sleep_params, counter):
+        vaulted_tape, inventory_library, sleep_params, counter,
+        django_capture_on_commit_callbacks):
     run = run_enqueue(kind="sleep", params=sleep_params(barcode="A00017L8"))
     execute_run(run.pk)
     mail_slot = inventory_library.slots.get(kind="mail").number
-    tape_move_to_slot(tape=vaulted_tape, library=inventory_library, slot_number=mail_slot,
-                      reason="imported")
+    with django_capture_on_commit_callbacks(execute=True):
+        tape_move_to_slot(tape=vaulted_tape, library=inventory_library, slot_number=mail_slot,
+                          reason="imported")
     run.refresh_from_db()
     assert run.state == JobRun.State.QUEUED  # re-queued by the tape move, after commit
     assert "Resumed" in run.log
