@@ -201,7 +201,7 @@ def restore_plan(*, backup_set: BackupSet, paths: list[str] | None = None) -> li
     link chosen without the file it links to brings that file along."""
     rows = CatalogEntry.objects.filter(backup_set=backup_set)
     if paths:
-        rows = rows.filter(_selection(paths))
+        rows = rows.filter(_selection(paths, backup_set))
     # Keyed by place, not path: an archive may hold a name twice (the later one wins).
     wanted = {(r[2], r[3], r[4]): Wanted(*r)
               for r in rows.values_list(*_FIELDS).iterator(chunk_size=5000)}
@@ -216,15 +216,23 @@ def _normal(path: str) -> str:
     return "/" + path.strip("/") if path.strip("/") else "/"
 
 
-def _selection(paths: list[str]) -> Q:
+def _selection(paths: list[str], backup_set: BackupSet | None = None) -> Q:
+    """Rows of ``paths``: a file by its key (index ``catalog_set_path``), a directory and
+    everything below it by prefix, a glob by the prefix before its first wildcard
+    (matched exactly in Python afterwards)."""
     query = Q(pk__in=[])
     for path in paths:
         if _GLOB & set(path):
             literal = path.split("*")[0].split("?")[0].split("[")[0]
             head = literal.rsplit("/", 1)[0]
-            query |= Q(path__startswith=head or "/")  # narrowed here, matched in Python
+            query |= Q(path__startswith=head or "/")
             continue
         path = _normal(path)
+        if backup_set is not None:
+            found = list(CatalogEntry.objects.at_path(backup_set, path).values_list("pk", "type"))
+            if found and all(kind != CatalogEntry.Type.DIRECTORY for _, kind in found):
+                query |= Q(pk__in=[pk for pk, _ in found])
+                continue
         query |= Q(path=path) | Q(path__startswith=path.rstrip("/") + "/")
     return query
 

@@ -71,3 +71,21 @@ def test_rebuild_command_bad_input(db):
         call_command("catalog", "rebuild", "--tape", "ZZ0001L8")
     with pytest.raises(CommandError, match="no library named 'gone'"):
         call_command("catalog", "rebuild", "--library", "gone")
+
+
+def test_scheduling_entry_points(one_set, drive, tmp_path):
+    from backups.context import JobContext
+    from backups.errors import JobError
+    from backups.restore import restore_run
+    from backups.verify import verify_run
+
+    source, backup_set = one_set
+    summary = restore_run(context=JobContext(), drive_id=drive.pk, job="home",
+                          paths=[str(source / "a.txt")], target=str(tmp_path / "out"),
+                          mode="safe", on_existing="skip", media_type="LTO-8")
+    assert summary.startswith(f"Restored 1 of 1 entries") and f"set {backup_set.pk}" in summary
+    assert (tmp_path / "out" / str(source).lstrip("/") / "a.txt").read_text() == "a\n"
+    assert "OK" in verify_run(context=JobContext(), drive_id=drive.pk, set_id=backup_set.pk,
+                              level="data")
+    with pytest.raises(JobError, match="needs a target"):
+        restore_run(context=JobContext(), set_id=backup_set.pk)
