@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, Max
+from django.http import HttpResponse
+from django.utils import timezone
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from tapes import media
 from tapes.drivers.base import TapeError
-from tapes.services import InventoryError
+from tapes.retention_policy import FOREVER
+from tapes.services import InventoryError, media_set_close
 
 from tapes.models import (
-    Drive, Library, MediaPool, MediaSet, MediaType, Slot, Tape, TapeLocation,
+    AuditRecord, Drive, Library, MediaPool, MediaSet, MediaType, PickList, RetentionPolicy, Slot,
+    Tape, TapeLocation, Vault, audit,
 )
 
 
@@ -86,13 +90,34 @@ class MediaSetTapeInline(admin.TabularInline):
 
 @admin.register(MediaSet)
 class MediaSetAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "pool", "created_at", "closed_at", "tape_count")
+    list_display = ("__str__", "pool", "created_at", "closed_at", "tape_count", "reusable")
     list_filter = ("pool",)
-    readonly_fields = ("uuid",)
+    readonly_fields = ("uuid", "closed_reason", "reusable")
     inlines = [MediaSetTapeInline]
+    actions = ["close"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("pool").annotate(_tapes=Count("tapes"))
+        return super().get_queryset(request).select_related("pool").annotate(
+            _tapes=Count("tapes"), _until=Max("tapes__protected_until"))
+
+    @admin.display(description="Reusable")
+    def reusable(self, obj: MediaSet) -> str:
+        """When its tapes' protection ends (late recycling returns them to scratch then)."""
+        until = getattr(obj, "_until", None)
+        if until is None and obj.pk:
+            until = obj.tapes.aggregate(m=Max("protected_until"))["m"]
+        if until is None or until <= timezone.now():
+            return "now (nothing kept on it)" if obj.closed_at else "when closed and expired"
+        if until >= FOREVER - timezone.timedelta(days=3650):
+            return "not while its sets are kept (no end date)"
+        return f"from {timezone.localtime(until):%Y-%m-%d %H:%M}"
+
+    @admin.action(description="Close the selected media sets (no more appends)",
+                  permissions=["change"])
+    def close(self, request, queryset):
+        done = sum(media_set_close(media_set=m, reason="closed in the admin", user=request.user)
+                   for m in queryset)
+        self.message_user(request, f"{done} media set(s) closed.", messages.SUCCESS)
 
     @admin.display(description="Tapes", ordering="_tapes")
     def tape_count(self, obj) -> int:
@@ -232,6 +257,20 @@ class TapeLocationInline(admin.TabularInline):
         return False
 
 
+class AuditInline(admin.TabularInline):
+    model = AuditRecord
+    fields = ("at", "action", "subject", "message", "user")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    ordering = ("-at", "-id")
+    verbose_name_plural = "audit trail"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Tape)
 class TapeAdmin(admin.ModelAdmin):
     list_display = ("barcode", "media_type", "status_badge", "pool", "location",
@@ -244,7 +283,7 @@ class TapeAdmin(admin.ModelAdmin):
                        "first_written_at", "last_written_at", "label_written_at",
                        "protected_until", "place", "library", "slot", "drive", "media_set",
                        "sequence", "created_at")
-    inlines = [TapeLocationInline]
+    inlines = [TapeLocationInline, AuditInline]
     actions = ["label", "load", "unload", "export", "mark_damaged", "mark_writable_again"]
 
     def has_operate_permission(self, request) -> bool:
@@ -306,7 +345,11 @@ class TapeAdmin(admin.ModelAdmin):
     @admin.action(description="Mark selected tapes as damaged (never written again)",
                   permissions=["change"])
     def mark_damaged(self, request, queryset):
-        count = queryset.exclude(status=Tape.Status.DAMAGED).update(status=Tape.Status.DAMAGED)
+        tapes = list(queryset.exclude(status=Tape.Status.DAMAGED))
+        count = Tape.objects.filter(pk__in=[t.pk for t in tapes]).update(status=Tape.Status.DAMAGED)
+        for tape in tapes:
+            audit(action=AuditRecord.Action.DAMAGE, subject=tape, user=request.user,
+                  message=f"Tape {tape.barcode} marked damaged in the admin.")
         self.message_user(request, f"{count} tape(s) marked damaged.", messages.SUCCESS)
 
     @admin.action(description="Mark selected damaged tapes writable again",
@@ -332,3 +375,77 @@ class TapeLocationAdmin(ReadOnlyAdmin):
     search_fields = ("tape__barcode",)
     list_select_related = ("tape__media_type", "moved_by")
     show_full_result_count = False
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(ReadOnlyAdmin):
+    """The audit trail (invariant 8). A backup set's trail: filter by subject type "backup
+    set" and search its id (``?subject_type=backup+set&subject_id=N``)."""
+
+    list_display = ("at", "action", "subject", "message", "user")
+    list_filter = ("action", "subject_type")
+    search_fields = ("subject", "tape__barcode", "=subject_id")
+    list_select_related = ("user",)
+    show_full_result_count = False
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "rule", "time_zone")
+    list_filter = ("kind",)
+    readonly_fields = ("expiry_preview",)
+
+    @admin.display(description="Rule")
+    def rule(self, obj: RetentionPolicy) -> str:
+        return obj.as_policy().describe()
+
+    @admin.display(description="What expires in the next 90 days")
+    def expiry_preview(self, obj: RetentionPolicy) -> str:
+        if obj.pk is None:
+            return "–"
+        from backups.retention import retention_preview  # admin may call any service
+
+        rows = retention_preview(policy=obj)
+        if not rows:
+            return "Nothing expires in the next 90 days (no newer runs assumed)."
+        return format_html("<br>".join(["{}"] * len(rows)), *(
+            f"{timezone.localtime(r.at):%Y-%m-%d %H:%M}: {r.job} set #{r.set_id} "
+            f"({', '.join(r.tapes) or 'no tape'}) — {r.reason}" for r in rows))
+
+
+@admin.register(Vault)
+class VaultAdmin(admin.ModelAdmin):
+    list_display = ("name", "contact", "transit_days", "tape_count")
+
+    @admin.display(description="Tapes there")
+    def tape_count(self, obj: Vault) -> int:
+        return Tape.objects.filter(place=Tape.Place.VAULT, vault=obj.name).count()
+
+
+@admin.register(PickList)
+class PickListAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "kind", "state", "vault", "created_at", "tape_count")
+    list_filter = ("kind", "state", "vault")
+    readonly_fields = ("pick_list",)
+    filter_horizontal = ("tapes",)
+    actions = ["print_pick_list"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("vault").annotate(_tapes=Count("tapes"))
+
+    @admin.display(description="Tapes", ordering="_tapes")
+    def tape_count(self, obj) -> int:
+        return obj._tapes
+
+    @admin.display(description="Pick list")
+    def pick_list(self, obj: PickList) -> str:
+        from tapes.offsite import picklist_text
+
+        return format_html("<pre>{}</pre>", picklist_text(obj)) if obj.pk else "–"
+
+    @admin.action(description="Print the selected pick lists")
+    def print_pick_list(self, request, queryset):
+        from tapes.offsite import picklist_text
+
+        text = "\n\n".join(picklist_text(p) for p in queryset)
+        return HttpResponse(text, content_type="text/plain; charset=utf-8")
