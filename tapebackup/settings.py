@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "tapes",
     "backups",
     "scheduling",
+    "console",
 ]
 
 MIDDLEWARE = [
