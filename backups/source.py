@@ -60,13 +60,13 @@ class SourceReader(threading.Thread):
         self.sources = sources
         self.excludes = excludes
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._batch: list = []
         self._batch_bytes = 0
         self._hardlinks: dict = {}
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         while True:  # unblock a put() waiting on a full queue
             try:
                 self.queue.get_nowait()
@@ -92,7 +92,7 @@ class SourceReader(threading.Thread):
 
     def _put(self, item) -> None:
         while True:
-            if self._stop.is_set():
+            if self._stopping.is_set():
                 raise _Stopped
             try:
                 self.queue.put(item, timeout=0.2)
@@ -131,7 +131,7 @@ class SourceReader(threading.Thread):
 
     def _path(self, dir_fd: int, path: bytes, name: bytes) -> None:
         """One path (and, for a directory, everything under it)."""
-        if self._stop.is_set():
+        if self._stopping.is_set():
             raise _Stopped
         ops = path if len(path) < SHORT_PATH else b"/proc/self/fd/%d/%s" % (dir_fd, name)
         try:
@@ -206,7 +206,7 @@ class SourceReader(threading.Thread):
         warning = None
         try:
             for chunk in _read_regions(fd, entry):
-                if self._stop.is_set():
+                if self._stopping.is_set():
                     raise _Stopped
                 self._emit(("C", chunk), len(chunk))
             warning = _changed(fd, entry)
