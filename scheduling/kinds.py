@@ -113,12 +113,40 @@ def retention(*, run, context, drive_id=None) -> str:
 
 @job_kind("label", label="Label tapes", needs_drive=True, media_type=_media_type)
 def label(*, run, context, drive_id=None) -> str:
-    raise KindNotAvailable("This job kind is not available yet.")
+    """Label ``params['barcodes']`` one after another in the reserved drive."""
+    from tapes.models import Drive, MediaPool, Tape
+
+    tape_label_in_library = _service("tapes.media", "tape_label_in_library")
+    params = run.params
+    pool = MediaPool.objects.filter(name=params["pool"]).first() if params.get("pool") else None
+    if params.get("pool") and pool is None:
+        raise JobError(f"There is no pool named {params['pool']!r}.")
+    drive = Drive.objects.select_related("library").get(pk=drive_id)
+    labelled = []
+    for barcode in params.get("barcodes", []):
+        context.check_cancelled()
+        tape = Tape.objects.filter(barcode=barcode).first()
+        if tape is None:
+            raise JobError(f"There is no tape with barcode {barcode!r} in the inventory.")
+        tape_label_in_library(tape=tape, pool=pool, drive=drive, user=run.requested_by,
+                              force_foreign=bool(params.get("force_foreign")))
+        labelled.append(barcode)
+        context.progress(files=len(labelled), total_files=len(params.get("barcodes", [])),
+                         current=barcode)
+    return f"Labelled {len(labelled)} tape(s)."
 
 
 @job_kind("clean", label="Clean a drive", needs_drive=True)
 def clean(*, run, context, drive_id=None) -> str:
-    raise KindNotAvailable("This job kind is not available yet.")
+    """Clean the reserved drive (``params['drive_id']`` names the one that asked)."""
+    from tapes.models import Drive
+
+    drive_clean = _service("tapes.cleaning", "drive_clean")
+    result = drive_clean(drive=Drive.objects.select_related("library").get(pk=drive_id),
+                         context=context, user=run.requested_by)
+    if not result.cleaned:
+        raise JobError(result.summary())
+    return result.summary()
 
 
 def _text(result) -> str:

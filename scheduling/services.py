@@ -161,7 +161,10 @@ def run_reserve_drive(*, run: JobRun) -> bool:
     """
     spec = get_kind(run.kind)
     media = spec.media_type(run.params) if spec else None
-    for drive in free_drives(media_type=media, node=run.node or None):
+    drives = free_drives(media_type=media, node=run.node or None)
+    if run.params.get("drive_id"):  # a job for one particular drive (cleaning it, say)
+        drives = drives.filter(pk=run.params["drive_id"])
+    for drive in drives:
         try:
             with transaction.atomic():
                 won = JobRun.objects.filter(pk=run.pk, state=JobRun.State.WAITING_DRIVE).update(

@@ -457,18 +457,18 @@ def _free_slot(library: Library, kind: str) -> Slot | None:
 
 
 def tape_label_in_library(*, tape: Tape, pool: MediaPool | None = None,
-                          force_foreign: bool = False, user=None):
-    """Load the tape into a free drive, label it, and put it back in its slot."""
+                          force_foreign: bool = False, user=None, drive: Drive | None = None):
+    """Load the tape into ``drive`` (default: a free one), label it, and put it back."""
     tape.refresh_from_db()
     assert_may_write_at_bot(tape)  # refuse before moving anything
-    drive = tape.drive if tape.drive_id else free_drive_for(tape)
+    drive = drive or (tape.drive if tape.drive_id else free_drive_for(tape))
     tape_load(tape=tape, drive=drive, reason="loaded for labelling", user=user)
     try:
         with open_drive(drive) as handle:
             label = tape_label(tape=tape, handle=handle, pool=pool, force_foreign=force_foreign,
                                user=user)
     finally:
-        tape_unload(drive=drive, reason="labelled" , user=user)
+        tape_unload(drive=drive, reason="labelled", user=user)
     return label
 
 
