@@ -1,7 +1,8 @@
 """The console in a real browser: Debian's headless Chromium driven by Playwright, against
 a live server. A real backup (the engine on a slowed virtual drive) moves its progress bar
 on the dashboard; a file is restored through the wizard and found on disk; a viewer finds
-nothing that changes anything. The dashboard and wizard screenshots in docs/ come from here.
+nothing that changes anything. The dashboard and wizard screenshots in docs/ come from here:
+``TAPEBACKUP_SCREENSHOTS=1 bin/test tests/console/test_browser.py``.
 
 CI installs Chromium and Playwright (.ci/run); elsewhere these tests skip when either is
 missing, and under CI=true they fail instead, so a broken install cannot pass unseen.
@@ -15,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from scheduling.models import JobRun
 
@@ -23,6 +24,9 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+# Screenshots go to docs/ (committed) with TAPEBACKUP_SCREENSHOTS=1, else to the test's
+# temporary directory, so an ordinary test run leaves the work tree as it was.
+SCREENSHOTS = os.environ.get("TAPEBACKUP_SCREENSHOTS") == "1"
 KiB = 1024
 
 pytestmark = [pytest.mark.slow,
@@ -61,6 +65,9 @@ def browser(live_server):
             chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             yield chromium
             chromium.close()
+            # The connection the test opened in Playwright's context is not the one Django
+            # closes at teardown; left open, PostgreSQL cannot drop the test database.
+            connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -112,6 +119,13 @@ def job(library, tmp_path):
     return BackupJob.objects.create(name="files", sources=[str(source)], pool=pool)
 
 
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    where = DOCS if SCREENSHOTS else tmp_path
+    where.mkdir(exist_ok=True)
+    return where
+
+
 def _execute_in_thread(run_id: int) -> threading.Thread:
     from scheduling.runner import execute_run
 
@@ -127,7 +141,8 @@ def _execute_in_thread(run_id: int) -> threading.Thread:
 
 
 def _history(job, days: int = 10) -> None:
-    """Earlier nights' sets, so the bytes-per-day chart in the screenshot has bars."""
+    """Earlier nights' sets, so the bytes-per-day chart in the screenshot has bars (sizes
+    like this job's tree: the engine takes the last set's totals for the run's ETA)."""
     import datetime as dt
 
     from django.utils import timezone
@@ -136,12 +151,12 @@ def _history(job, days: int = 10) -> None:
 
     now = timezone.now()
     BackupSet.objects.bulk_create([
-        BackupSet(job=job, status=BackupSet.Status.COMPLETE, files=1000 + 37 * n,
-                  bytes=(2 + n % 4) * 10**11, started_at=now - dt.timedelta(days=n, hours=2),
+        BackupSet(job=job, status=BackupSet.Status.COMPLETE, files=26,
+                  bytes=(1_200_000 + (n % 4) * 150_000) if n > 1 else 1_573_000, started_at=now - dt.timedelta(days=n, hours=2),
                   finished_at=now - dt.timedelta(days=n, hours=1)) for n in range(1, days)])
 
 
-def test_a_running_backup_moves_on_the_dashboard(console, olga, library, job, vlib_slow):
+def test_a_running_backup_moves_on_the_dashboard(console, olga, library, job, vlib_slow, shots):
     from scheduling.services import run_enqueue
 
     _history(job)
@@ -160,8 +175,7 @@ def test_a_running_backup_moves_on_the_dashboard(console, olga, library, job, vl
         second = int(console.get_attribute(bar, "data-bytes"))
         assert second > first  # the page refreshed itself: same document, newer figures
         assert console.evaluate("() => performance.getEntriesByType('navigation').length") == 1
-        DOCS.mkdir(exist_ok=True)
-        console.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+        console.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     finally:
         worker.join(timeout=120)
     assert JobRun.objects.get(pk=run.pk).state == JobRun.State.SUCCEEDED
@@ -190,7 +204,7 @@ def backed_up(job, library):
     return backup_set
 
 
-def test_restore_one_file_through_the_wizard(console, olga, job, backed_up, tmp_path):
+def test_restore_one_file_through_the_wizard(console, olga, job, backed_up, tmp_path, shots):
     from scheduling.runner import execute_run
 
     source = job.sources[0]
@@ -202,8 +216,7 @@ def test_restore_one_file_through_the_wizard(console, olga, job, backed_up, tmp_
     console.click(f"a.dir >> text={source}/")
     console.click("a.dir >> text=docs/")
     console.check('input[value$="/docs/report.txt"]')
-    DOCS.mkdir(exist_ok=True)
-    console.screenshot(path=str(DOCS / "restore-wizard.png"), full_page=True)
+    console.screenshot(path=str(shots / "restore-wizard.png"), full_page=True)
     console.click("#restore-selected")
     console.fill("input[name=target]", str(target))
     console.check("input[name=mode][value=safe]")
@@ -211,7 +224,7 @@ def test_restore_one_file_through_the_wizard(console, olga, job, backed_up, tmp_
     tapes = console.inner_text("#tapes-needed")
     first_tape = backed_up.segments.get(sequence=0).tape
     assert first_tape.barcode in tapes and "in lab" in tapes
-    console.screenshot(path=str(DOCS / "restore-confirm.png"), full_page=True)
+    console.screenshot(path=str(shots / "restore-confirm.png"), full_page=True)
     console.click("#queue-restore")
     console.wait_for_url(re.compile(r"/runs/\d+/$"))
     run_id = int(console.url.rstrip("/").rsplit("/", 1)[1])
