@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
 from scheduling.models import ClusterHeartbeat, HealthReport, JobRun, Schedule
-from tapes.models import Drive, Library, MediaPool, PickList, Slot, Tape, TapeLocation
+from tapes.models import Drive, Library, MediaPool, PickList, Slot, Tape, TapeLocation, Vault
 
 RUNS_PAGE = 50
 BROWSE_PAGE = 200
@@ -155,19 +155,33 @@ def scratch_by_pool() -> list[PoolScratch]:
 @dataclass
 class Offsite:
     pick_lists: list[PickList]
+    to_send: list[Tape]
+    due_back: list[Tape]
     in_mail_slots: list[Tape]
     in_transit: list[Tape]
 
 
 def offsite(limit: int = 20) -> Offsite:
-    """What to carry today: open pick lists (retention), tapes waiting in mail slots, and
-    tapes on their way."""
+    """What to carry today: open pick lists; tapes the off-site rule says to send
+    (``backups.offsite.offsite_candidates``: the newest full of each job) and not on a list
+    yet; vault tapes whose protection has ended, to recall (``tapes.offsite.offsite_report``'s
+    "due back" rule); tapes waiting in mail slots, and tapes on their way. Sending and
+    recalling are shown only once a vault exists."""
+    from backups.offsite import offsite_candidates
+
     lists = list(PickList.objects.exclude(state=PickList.State.DONE).select_related(
         "vault", "library").prefetch_related("tapes").order_by("created_at")[:limit])
+    listed = {t.pk for pick in lists for t in pick.tapes.all()}
+    to_send, due_back = [], []
+    if Vault.objects.exists():
+        to_send = [t for t in offsite_candidates() if t.pk not in listed][:limit]
+        due_back = list(Tape.objects.filter(place=Tape.Place.VAULT).filter(
+            Q(protected_until__isnull=True) | Q(protected_until__lte=timezone.now()))
+            .exclude(pk__in=listed).order_by("vault", "barcode")[:limit])
     mail = list(Tape.objects.filter(slot__kind=Slot.Kind.MAIL).select_related(
         "slot__library").order_by("barcode")[:limit])
     transit = list(Tape.objects.filter(place=Tape.Place.TRANSIT).order_by("barcode")[:limit])
-    return Offsite(lists, mail, transit)
+    return Offsite(lists, to_send, due_back, mail, transit)
 
 
 @dataclass

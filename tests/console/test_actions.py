@@ -27,8 +27,9 @@ def test_viewers_may_not_post_anything(client, scene, vic):
         assert client.post(url, {"target": "/tmp/x", "mode": "safe",
                                   "on_existing": "skip"}).status_code == 403, url
     assert JobRun.objects.count() == 4  # nothing was queued or cancelled
-    assert client.get(reverse("console:run-cancel-confirm", args=[scene.waiting.pk])).status_code == 403
-    assert client.get(reverse("console:restore-options", args=[scene.set.pk])).status_code == 403
+    for page in (reverse("console:run-cancel-confirm", args=[scene.waiting.pk]),
+                 reverse("console:restore-options", args=[scene.set.pk])):
+        assert client.get(page).status_code == 403, page
 
 
 def test_changes_are_post_only(client, scene, olga):
@@ -48,7 +49,8 @@ def test_posts_need_the_csrf_token(scene, olga):
 def test_viewer_pages_have_no_change_buttons(client, scene, vic):
     client.force_login(vic)
     for url in (reverse("console:dashboard"), reverse("console:run", args=[scene.running.pk]),
-                reverse("console:tape", args=["TST001L8"]), reverse("console:library", args=["lib1"]),
+                reverse("console:tape", args=["TST001L8"]),
+                reverse("console:library", args=["lib1"]),
                 reverse("console:restore-browse", args=[scene.set.pk]) + "?dir=/srv/home"):
         html = client.get(url).content.decode()
         assert html.count('method="post"') == 1, url  # only "Log out"
@@ -61,7 +63,8 @@ def test_operators_see_their_buttons(client, scene, olga):
     assert "Cancel this run" in run
     tape = client.get(reverse("console:tape", args=["TST001L8"])).content.decode()
     assert "Export to a mail slot" in tape and "Verify (quick)" in tape
-    assert "Run an inventory" in client.get(reverse("console:library", args=["lib1"])).content.decode()
+    library = client.get(reverse("console:library", args=["lib1"])).content.decode()
+    assert "Run an inventory" in library
     browse = client.get(reverse("console:restore-browse", args=[scene.set.pk]) + "?dir=/srv/home")
     assert 'type="checkbox"' in browse.content.decode()
 

@@ -152,11 +152,13 @@ def _history(job, days: int = 10) -> None:
     now = timezone.now()
     BackupSet.objects.bulk_create([
         BackupSet(job=job, status=BackupSet.Status.COMPLETE, files=26,
-                  bytes=(1_200_000 + (n % 4) * 150_000) if n > 1 else 1_573_000, started_at=now - dt.timedelta(days=n, hours=2),
+                  bytes=(1_200_000 + (n % 4) * 150_000) if n > 1 else 1_573_000,
+                  started_at=now - dt.timedelta(days=n, hours=2),
                   finished_at=now - dt.timedelta(days=n, hours=1)) for n in range(1, days)])
 
 
-def test_a_running_backup_moves_on_the_dashboard(console, olga, library, job, vlib_slow, shots):
+def test_a_running_backup_moves_on_the_dashboard(console, olga, library, job, vlib_slow,
+                                                 shots):
     from scheduling.services import run_enqueue
 
     _history(job)
@@ -252,6 +254,8 @@ def test_a_viewer_finds_no_buttons_that_change_anything(console, vic, olga, job,
         assert changing.count() == 0, url
         assert console.locator("input[type=checkbox]").count() == 0, url
         for word in ("Cancel", "Export", "Verify (", "inventory", "Restore selected"):
-            assert console.get_by_role("button", name=re.compile(re.escape(word))).count() == 0, (url, word)
-            assert console.get_by_role("link", name=re.compile(f"^{re.escape(word)}")).count() == 0, (url, word)
+            name = re.compile(re.escape(word))
+            assert console.get_by_role("button", name=name).count() == 0, (url, word)
+            starts = re.compile(f"^{re.escape(word)}")
+            assert console.get_by_role("link", name=starts).count() == 0, (url, word)
     assert console.goto(console.base + f"/runs/{run.pk}/cancel/").status == 403
