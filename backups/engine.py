@@ -46,7 +46,8 @@ from tapes.services import InventoryError
 
 PROGRESS_EVERY = 0.5  # seconds between progress reports and cancel checks
 HEARTBEAT_EVERY = 10.0
-STALE_AFTER = 15 * 60  # a running set of another host without heartbeat this long is dead
+STALE_AFTER = 15 * 60
+INDEX_CHUNK = 4 << 20  # the index member write_index holds in memory (its default: 64 MiB)  # a running set of another host without heartbeat this long is dead
 
 
 @dataclass
@@ -404,7 +405,7 @@ class _Run:
         self._flush_catalog()
         segment = self.segment
         summary = write_index(self.handle, self._set_record(), self.spool.rows(),
-                              record_size=self.record_size)
+                              record_size=self.record_size, chunk_bytes=INDEX_CHUNK)
         self.spool.close()
         self.spool = None
         full = self.tape_full or summary.early_warning or self.handle.status().eot

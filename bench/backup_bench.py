@@ -89,6 +89,7 @@ def phase_engine(work: Path, source: Path, name: str) -> dict:
     from tapes.models import Drive, MediaPool
     from tapes.vtl import vtl_create
 
+    name = _free_name(name)
     library = vtl_create(name=name, drives=1, slots=2, tapes=1, capacity=64 << 30)
     pool = MediaPool.objects.create(name=name, record_size=RECORD, allocation="always")
     job = BackupJob.objects.create(name=name, sources=[str(source)], pool=pool)
@@ -143,6 +144,20 @@ def phase_catalog(work: Path, rows: int, name: str) -> dict:
     return result
 
 
+def _free_name(name: str) -> str:
+    """A library name whose barcode prefix (its first two letters) no tape in the database
+    uses yet: earlier bench runs leave their tapes in the inventory."""
+    import itertools
+    import string
+
+    from tapes.models import Tape
+
+    for a, b in itertools.product(string.ascii_uppercase, repeat=2):
+        if not Tape.objects.filter(barcode__startswith=a + b).exists():
+            return f"{a}{b}{name}"
+    raise SystemExit("No free barcode prefix left for the bench library.")
+
+
 def _lto8() -> int:
     from tapes.models import MediaType
 
@@ -153,8 +168,11 @@ def _lto8() -> int:
 
 
 def _sub(work: Path, *args) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--work", str(work), "--phase", *args],
-                         check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    done = subprocess.run([sys.executable, __file__, "--work", str(work), "--phase", *args],
+                          capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"The {args[0]} phase failed:\n{done.stderr[-3000:]}")
+    out = done.stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
