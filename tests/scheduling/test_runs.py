@@ -83,8 +83,22 @@ def test_a_job_error_fails_with_its_sentence_and_the_traceback_in_the_log(sleep_
     assert mail.outbox and "failed" in mail.outbox[0].subject
 
 
-def test_a_kind_whose_service_is_missing_fails_with_one_sentence(inventory_library):
-    run = run_enqueue(kind="label", params={})  # labelling jobs come with a later issue
+@pytest.fixture
+def kind_without_service():
+    """A kind whose service module is not installed, as a kind from a later issue would be."""
+    from scheduling import registry
+    from scheduling.kinds import _service
+
+    def call(*, run, context, drive_id=None):
+        return _service("backups.not_yet_written", "service_run")(context=context)
+
+    registry.register(registry.JobKindSpec(kind="future", call=call, label="Future"))
+    yield "future"
+    registry._REGISTRY.pop("future", None)
+
+
+def test_a_kind_whose_service_is_missing_fails_with_one_sentence(kind_without_service):
+    run = run_enqueue(kind=kind_without_service, params={})
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.state == JobRun.State.FAILED
