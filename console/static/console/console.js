@@ -17,8 +17,14 @@
       if (busy || document.hidden) return;
       busy = true;
       fetch(url, {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
-        .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+        .then(function (r) {
+          // Logged out meanwhile (the fragment redirected to the login page): show it.
+          if (r.redirected) { window.location.reload(); throw new Error("redirected"); }
+          if (!r.ok) throw new Error(r.status);
+          return r.text();
+        })
         .then(function (html) {
+          box.classList.remove("stale");
           box.innerHTML = html;
           box.dataset.refreshedAt = String(Date.now());
           if (finished()) clearInterval(timer);
