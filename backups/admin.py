@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
+from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry, VerifyResult
 from backups.paths import path_key
 
 
@@ -80,6 +80,15 @@ class BackupSetAdmin(_ReadOnly, admin.ModelAdmin):
     list_select_related = ("job",)
     date_hierarchy = "started_at"
     inlines = [SegmentInline]
+
+
+@admin.register(VerifyResult)
+class VerifyResultAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ("verified_at", "__str__", "level", "ok", "members", "error_count")
+    list_filter = ("level", "ok")
+    list_select_related = ("tape", "backup_set__job")
+    search_fields = ("tape__barcode",)
+    show_full_result_count = False
 
 
 @admin.register(BackupSegment)

@@ -226,7 +226,19 @@ def catalog_rebuild(*, tapes: list[Tape] | None = None, library=None, drive=None
             _rebuild_tape(session, tape, report, pending, context)
     _load_pending(pending, report)
     _settle_sets(report)
+    _reset_set_ids()
     return report
+
+
+def _reset_set_ids() -> None:
+    """Sets recreated under their old numbers were inserted with explicit ids; move
+    PostgreSQL's sequence past them, or the next backup's set would collide with one."""
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [BackupSet]):
+            cursor.execute(sql)
 
 
 def _rebuild_tape(session, tape: Tape, report: RebuildReport, pending: list, context) -> None:
@@ -350,7 +362,8 @@ def _job(record: dict, origin: _Origin) -> BackupJob:
     if job is None:
         job = BackupJob.objects.create(
             name=name, pool=_pool(origin), sources=record.get("sources") or [],
-            enabled=not origin.foreign, description="Recreated from tape by catalog rebuild.")
+            enabled=not origin.foreign, foreign=origin.foreign,
+            description="Recreated from tape by catalog rebuild.")
     return job
 
 
@@ -372,6 +385,7 @@ def _find_or_create_set(record: dict, origin: _Origin, report: RebuildReport) ->
             report.sets_found.append(found.pk)
         return found
     fields = dict(job=job, level=record.get("level") or BackupSet.Level.FULL,
+                  foreign=origin.foreign,
                   status=BackupSet.Status.FAILED, started_at=started_at, host=record.get("host") or "",
                   error="Rebuilt from tape: not every part of the set has been read yet.")
     set_id = record.get("set_id")

@@ -42,6 +42,9 @@ class BackupJob(models.Model):
         default=600, help_text="Seconds a pre- or post-script may run before it is killed."
     )
     enabled = models.BooleanField(default=True)
+    foreign = models.BooleanField(
+        default=False, help_text="Recreated from another installation's tapes; never run here."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -121,6 +124,9 @@ class BackupSet(models.Model):
     )
     overwritten_at = models.DateTimeField(
         null=True, blank=True, help_text="When a tape of the expired set was overwritten."
+    )
+    foreign = models.BooleanField(
+        default=False, help_text="Written by another installation (found by catalog rebuild)."
     )
 
     class Meta:
@@ -262,3 +268,46 @@ class CatalogEntry(models.Model):
     def member_name(self) -> bytes:
         """The member's name on tape."""
         return self.path_raw.lstrip(b"/") or b"."
+
+
+class VerifyResult(models.Model):
+    """One verify of a set or a tape: when, how deep, and what it found. Read-only history;
+    the newest row per set or tape is its "last verified" state."""
+
+    class Level(models.TextChoices):
+        QUICK = "quick", "Quick (labels and indexes)"
+        DATA = "data", "Data (every checksum)"
+
+    backup_set = models.ForeignKey(BackupSet, on_delete=models.CASCADE, null=True, blank=True,
+                                   related_name="verifies")
+    tape = models.ForeignKey(Tape, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="verifies")
+    level = models.CharField(max_length=8, choices=Level.choices)
+    ok = models.BooleanField()
+    members = models.BigIntegerField(default=0)
+    bytes = models.BigIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first 200 errors.")
+    report = models.JSONField(default=dict, blank=True)
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-verified_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(backup_set__isnull=False) | Q(tape__isnull=False),
+                name="verifyresult_has_subject",
+                violation_error_message="A verify result is about a set or a tape.",
+            ),
+        ]
+        indexes = [
+            # "Last verify of this set" (set page, restore wizard).
+            models.Index(fields=["backup_set", "-verified_at"], name="verify_set_latest"),
+            # "Last verify of this tape" (tape page, off-site report).
+            models.Index(fields=["tape", "-verified_at"], name="verify_tape_latest"),
+        ]
+
+    def __str__(self) -> str:
+        subject = f"set {self.backup_set_id}" if self.backup_set_id else f"tape {self.tape}"
+        outcome = "ok" if self.ok else f"{self.error_count} error(s)"
+        return f"{self.get_level_display().split(' ')[0]} verify of {subject}: {outcome}"

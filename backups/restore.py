@@ -36,7 +36,7 @@ from backups.paths import path_bytes, path_text
 from tapes.drivers.base import MediaError, TapeError
 from tapes.format import FormatError, PaxReader
 from tapes.models import Drive, Tape
-from tapes.services import InventoryError
+from tapes.services import InventoryError, tape_mark_suspect
 
 GAP_RECORDS = 8  # read through up to this many records rather than locate again
 DEFAULT_RECORD_SIZE = 256 * 1024
@@ -148,10 +148,10 @@ class TapeSession:
         return handle
 
     def read_error(self, tape: Tape | None, message: str) -> None:
-        """Count a read error on the tape; one is enough to call it suspect (see NEEDS.md)."""
+        """Count a read error on the tape; one is enough to call it suspect."""
         if tape is None:
             return
-        Tape.objects.filter(pk=tape.pk).update(read_errors=F("read_errors") + 1)
+        tape_mark_suspect(tape=tape, reason=message)
         self.context.log(f"Tape {tape.barcode} is suspect: {message}", level="warning")
 
 

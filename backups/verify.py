@@ -8,31 +8,28 @@
     every member of the set (or of every set on a tape) is read back and its data checked
     against the catalog's checksum — positioned as restore does, in tape order.
 
-Results: there are no verify fields on sets or tapes yet (requested in ``backups/NEEDS.md``),
-so each result is returned and also stored as JSON under ``<data dir>/verify/``
-(``set-<id>.json``, ``tape-<barcode>.json``: last verified at, level, outcome, errors).
-A tape that gives a read error has ``read_errors`` counted; until a ``suspect`` flag
-exists, a tape with ``read_errors > 0`` is what "suspect" means (``Tape.Status.DAMAGED``
-is an operator's call, not one read error's).
+Results are kept as ``VerifyResult`` rows (one for the set or tape verified), and every
+tape read without error gets ``last_verified_at`` (a clean data verify also lifts its
+suspicion). A tape that gives a read error is marked suspect (``Tape.suspect_since``, with
+an audit record); ``Tape.Status.DAMAGED`` stays an operator's call, not one read error's.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
 
 from backups.context import JobContext
 from backups.errors import JobError
-from backups.models import BackupSegment, BackupSet, CatalogEntry
+from backups.models import BackupSegment, BackupSet, CatalogEntry, VerifyResult
 from backups.restore import TapeSession, Wanted, read_members, restore_plan, tapes_needed
 from backups.catalog_search import catalog_path
 from tapes.drivers.base import MediaError, TapeError
 from tapes.format import ChecksumMismatch, FormatError, read_index
 from tapes.models import Drive, Tape
+from tapes.services import tape_verified
 
 QUICK, DATA = "quick", "data"
 LEVELS = (QUICK, DATA)
@@ -82,7 +79,7 @@ def verify_set(*, backup_set: BackupSet, level: str = QUICK, drive: Drive | None
     if not segments:
         raise JobError(f"Set {backup_set.pk} has no parts on tape in the catalog.")
     _verify(report, [(backup_set, segments)], drive, context or JobContext())
-    _store(report, f"set-{backup_set.pk}")
+    _store(report, backup_set=backup_set)
     return report
 
 
@@ -98,7 +95,7 @@ def verify_tape(*, tape: Tape, level: str = QUICK, drive: Drive | None = None,
     if not work:
         raise JobError(f"The catalog knows no data on tape {tape.barcode}.")
     _verify(report, work, drive, context or JobContext())
-    _store(report, f"tape-{tape.barcode}")
+    _store(report, tape=tape)
     return report
 
 
@@ -228,20 +225,33 @@ def _data(session: TapeSession, backup_set: BackupSet, rows: list[Wanted], repor
 # --- results ---------------------------------------------------------------------------------
 
 
-def _store(report: VerifyReport, name: str) -> Path:
-    directory = Path(settings.DATA_DIR) / "verify"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report.as_dict(), indent=1))
-    tmp.replace(path)
-    return path
+def _store(report: VerifyReport, *, backup_set: BackupSet | None = None,
+           tape: Tape | None = None) -> VerifyResult:
+    """Keep the result, and note every tape it read cleanly (if the whole verify was ok)."""
+    result = VerifyResult.objects.create(
+        backup_set=backup_set, tape=tape, level=report.level, ok=report.ok,
+        members=report.members, bytes=report.bytes, error_count=report.error_count,
+        errors=report.errors, report=report.as_dict(),
+        verified_at=datetime.fromisoformat(report.verified_at),
+    )
+    if report.ok:
+        for read in Tape.objects.filter(barcode__in=report.tapes):
+            tape_verified(tape=read, at=result.verified_at, data=report.level == DATA)
+    return result
 
 
 def verify_last(name: str) -> dict | None:
-    """The stored result of the last verify of ``set-<id>`` or ``tape-<barcode>``."""
-    path = Path(settings.DATA_DIR) / "verify" / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The report of the last verify of ``set-<id>`` or ``tape-<barcode>``."""
+    kind, _, key = name.partition("-")
+    results = VerifyResult.objects.all()
+    if kind == "set" and key.isdigit():
+        results = results.filter(backup_set_id=int(key))
+    elif kind == "tape":
+        results = results.filter(tape__barcode=key)
+    else:
+        return None
+    last = results.order_by("-verified_at", "-id").first()
+    return last.report if last else None
 
 
 def verify_run(*, context: JobContext, drive_id: int | None = None, set_id: int | None = None,

@@ -276,15 +276,16 @@ class TapeAdmin(admin.ModelAdmin):
     list_display = ("barcode", "media_type", "status_badge", "pool", "location",
                     "written", "mounts", "protected_until")
     list_filter = ("status", "media_type", "pool", "place", "library", "write_protected",
-                   "foreign")
+                   "foreign", ("suspect_since", admin.EmptyFieldListFilter))
     search_fields = ("barcode",)
     list_select_related = ("media_type", "pool", "slot__library", "drive__library")
     readonly_fields = ("bytes_written", "mounts", "read_errors", "write_errors",
                        "first_written_at", "last_written_at", "label_written_at",
                        "protected_until", "place", "library", "slot", "drive", "media_set",
-                       "sequence", "created_at")
+                       "sequence", "created_at", "last_verified_at", "suspect_since")
     inlines = [TapeLocationInline, AuditInline]
-    actions = ["label", "load", "unload", "export", "mark_damaged", "mark_writable_again"]
+    actions = ["label", "load", "unload", "export", "mark_damaged", "mark_writable_again",
+               "clear_suspect"]
 
     def has_operate_permission(self, request) -> bool:
         return request.user.has_perm("tapes.operate_tape")
@@ -357,6 +358,16 @@ class TapeAdmin(admin.ModelAdmin):
     def mark_writable_again(self, request, queryset):
         count = queryset.filter(status=Tape.Status.DAMAGED).update(status=Tape.Status.WRITABLE)
         self.message_user(request, f"{count} tape(s) marked writable.", messages.SUCCESS)
+
+    @admin.action(description="Clear the suspicion of the selected tapes (after checking them)",
+                  permissions=["operate"])
+    def clear_suspect(self, request, queryset):
+        from tapes.services import tape_clear_suspect
+
+        count = sum(tape_clear_suspect(tape=tape, reason="checked by an operator",
+                                       user=request.user)
+                    for tape in queryset.filter(suspect_since__isnull=False))
+        self.message_user(request, f"{count} tape(s) no longer suspect.", messages.SUCCESS)
 
 
 class LabelForm(forms.Form):

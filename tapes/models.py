@@ -391,6 +391,11 @@ class Tape(models.Model):
     last_verified_at = models.DateTimeField(
         null=True, blank=True, help_text="When a verify last read the tape without error."
     )
+    suspect_since = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A read failed on this tape: verify or replace it. Cleared by an operator or "
+                  "a clean data verify.",
+    )
     place = models.CharField(max_length=10, choices=Place.choices, default=Place.SHELF)
     library = models.ForeignKey(
         Library, on_delete=models.SET_NULL, null=True, blank=True, related_name="tapes"
@@ -600,6 +605,7 @@ class AuditRecord(models.Model):
         CLEAN = "clean", "Drive cleaned"
         CLEANING_MEDIA = "cleaning", "Cleaning cartridge"
         HOLD = "hold", "Hold changed"
+        SUSPECT = "suspect", "Tape suspect"
 
     at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=10, choices=Action.choices)

@@ -161,8 +161,43 @@ def media_set_close(*, media_set, reason: str, user=None) -> bool:
     return bool(changed)
 
 
-def tape_verified(*, tape: Tape, at=None) -> None:
-    """Record that a verify read the tape without error (the off-site report reads it)."""
+def tape_verified(*, tape: Tape, at=None, data: bool = False) -> None:
+    """Record that a verify read the tape without error (the off-site report reads it); a
+    clean *data* verify also lifts a suspicion, since every record was read back."""
     from django.utils import timezone
 
-    Tape.objects.filter(pk=tape.pk).update(last_verified_at=at or timezone.now())
+    changes = {"last_verified_at": at or timezone.now()}
+    if data and tape.suspect_since is not None:
+        tape_clear_suspect(tape=tape, reason="a data verify read every record without error")
+    Tape.objects.filter(pk=tape.pk).update(**changes)
+
+
+def tape_mark_suspect(*, tape: Tape, reason: str) -> bool:
+    """Count a read error and mark the tape suspect; the first time writes an audit record
+    (invariant 8). Returns whether the tape became suspect just now."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from tapes.models import AuditRecord, audit
+
+    Tape.objects.filter(pk=tape.pk).update(read_errors=F("read_errors") + 1)
+    became = Tape.objects.filter(pk=tape.pk, suspect_since__isnull=True).update(
+        suspect_since=timezone.now())
+    tape.refresh_from_db()
+    if became:
+        audit(action=AuditRecord.Action.SUSPECT, subject=tape,
+              message=f"Tape {tape.barcode} is suspect after a read error: {reason}")
+    return bool(became)
+
+
+def tape_clear_suspect(*, tape: Tape, reason: str, user=None) -> bool:
+    from tapes.models import AuditRecord, audit
+
+    cleared = Tape.objects.filter(pk=tape.pk, suspect_since__isnull=False).update(
+        suspect_since=None)
+    if cleared:
+        who = "by an operator" if user is not None else "automatically"
+        audit(action=AuditRecord.Action.SUSPECT, subject=tape, user=user,
+              message=f"Tape {tape.barcode} is no longer suspect ({who}): {reason}.")
+    tape.refresh_from_db()
+    return bool(cleared)

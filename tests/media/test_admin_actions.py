@@ -63,3 +63,21 @@ def test_viewer_gets_no_operating_actions(client, vic, vlib):
     tape.refresh_from_db()
     assert tape.drive is None
     assert not Library.objects.exclude(last_inventory_at=None).exists()
+
+
+def test_clear_suspect_action_lifts_the_flag_with_an_audit_record(client, olga, vlib):
+    from tapes.models import AuditRecord
+    from tapes.services import tape_mark_suspect
+
+    client.force_login(olga)
+    tape = Tape.objects.get(barcode="TL0001L8")
+    assert tape_mark_suspect(tape=tape, reason="read error at record 7")
+    assert not tape_mark_suspect(tape=tape, reason="again")  # suspect once, errors counted
+    tape.refresh_from_db()
+    assert tape.read_errors == 2
+    body = _post_action(client, "tape", "clear_suspect", [tape.pk]).content.decode()
+    assert "1 tape(s) no longer suspect." in body
+    tape.refresh_from_db()
+    assert tape.suspect_since is None
+    assert AuditRecord.objects.filter(tape=tape, action="suspect").count() == 2
+    assert AuditRecord.objects.filter(tape=tape, user=olga).exists()

@@ -98,3 +98,25 @@ def test_read_error_costs_only_the_member_and_marks_the_tape(files_set, vlib, tm
     assert Tape.objects.get(pk=tape.pk).read_errors == 2
     stored = verify_last(f"tape-{tape.barcode}")
     assert stored["ok"] is False and stored["error_count"] == 1
+
+
+def test_a_read_error_makes_the_tape_suspect_until_a_clean_data_verify(files_set, vlib):
+    from tapes.models import AuditRecord
+
+    source, backup_set = files_set
+    row = CatalogEntry.objects.at_path(backup_set, str(source / "f2.bin")).get()
+    tape = row.segment.tape
+    vlib.inject_fault(barcode=tape.barcode, read_error_at=(row.segment.data_file, row.record + 1))
+    assert not verify_tape(tape=tape, level="data").ok
+    tape.refresh_from_db()
+    assert tape.suspect_since is not None and tape.last_verified_at is None
+    assert AuditRecord.objects.filter(tape=tape, action="suspect").count() == 1
+    assert tape.verifies.get().ok is False  # the result is kept on the tape's history
+
+    vlib.clear_faults(barcode=tape.barcode)
+    assert verify_set(backup_set=backup_set, level="quick").ok
+    assert Tape.objects.get(pk=tape.pk).suspect_since is not None  # quick reads no data
+    assert verify_tape(tape=tape, level="data").ok
+    tape.refresh_from_db()
+    assert tape.suspect_since is None and tape.last_verified_at is not None
+    assert "no longer suspect" in AuditRecord.objects.filter(tape=tape).latest("at").message

@@ -108,3 +108,25 @@ def test_rebuild_one_tape_of_a_spanning_set_then_the_other(spanning):
     rebuilt = BackupSet.objects.get(pk=big.pk)
     assert rebuilt.restorable
     assert sorted(CatalogEntry.objects.filter(backup_set=big).values_list(*ROW_FIELDS)) == rows
+
+
+def test_a_backup_after_a_rebuild_on_a_fresh_database_gets_a_new_set_number(
+        spanning, library, make_job, backup, tmp_path):
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    old = set(BackupSet.objects.values_list("pk", flat=True))
+    CatalogEntry.objects.all().delete()
+    BackupSegment.objects.all().delete()
+    BackupSet.objects.all().delete()
+    with connection.cursor() as cursor:  # as on a new database: numbering starts again
+        for sql in connection.ops.sequence_reset_sql(no_style(), [BackupSet]):
+            cursor.execute(sql)
+
+    catalog_rebuild(library=library)
+    assert set(BackupSet.objects.values_list("pk", flat=True)) == old
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "new.txt").write_text("written after the rebuild\n")
+    new = backup(make_job(str(fresh), name="after-rebuild"))
+    assert new.pk not in old and new.restorable
