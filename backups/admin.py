@@ -4,13 +4,12 @@ and the catalog (read-only, no full count, cheap pagination: it has millions of 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry, VerifyResult
 from backups.paths import path_key
+from tapes.paginators import CappedPaginator
 
 
 class _ReadOnly:
@@ -89,6 +88,7 @@ class VerifyResultAdmin(_ReadOnly, admin.ModelAdmin):
     list_select_related = ("tape", "backup_set__job")
     search_fields = ("tape__barcode",)
     show_full_result_count = False
+    paginator = CappedPaginator
 
 
 @admin.register(BackupSegment)
@@ -98,14 +98,6 @@ class BackupSegmentAdmin(_ReadOnly, admin.ModelAdmin):
     search_fields = ("tape__barcode",)
 
 
-class CheapPaginator(Paginator):
-    """No COUNT(*) over millions of rows: pretend there is always one more page."""
-
-    @cached_property
-    def count(self) -> int:
-        return 10**9
-
-
 @admin.register(CatalogEntry)
 class CatalogEntryAdmin(_ReadOnly, admin.ModelAdmin):
     list_display = ("path", "type", "size", "mode_octal", "uname", "gname", "backup_set")
@@ -113,7 +105,7 @@ class CatalogEntryAdmin(_ReadOnly, admin.ModelAdmin):
     search_fields = ("path",)
     search_help_text = "An exact path, e.g. /srv/data/report.pdf (looked up by its key)."
     show_full_result_count = False
-    paginator = CheapPaginator
+    paginator = CappedPaginator
     list_per_page = 100
     ordering = ("-id",)
     raw_id_fields = ("backup_set", "segment")

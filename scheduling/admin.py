@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from scheduling.models import ClusterHeartbeat, HealthReport, JobRun, Schedule
 from scheduling.schedules import next_runs_text, schedules_set_enabled
 from scheduling.services import run_cancel
+from tapes.paginators import CappedPaginator
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -77,6 +78,7 @@ class JobRunAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "error", "waiting_reason")
     date_hierarchy = "created_at"
     show_full_result_count = False
+    paginator = CappedPaginator
     actions = ("cancel",)
     readonly_fields = [f.name for f in JobRun._meta.fields] + ["progress"]
     fieldsets = (
@@ -112,6 +114,7 @@ class HealthReportAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "status", "summary", "notified")
     list_filter = ("status",)
     show_full_result_count = False
+    paginator = CappedPaginator
     readonly_fields = ("status", "reasons", "checks", "created_at", "notified")
 
     @admin.display(description="Reasons")

@@ -145,6 +145,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# /metrics answers only requests bearing this token ("Authorization: Bearer …") when set;
+# empty leaves it to the web server's allow-list (docs/deploy.md).
+TAPEBACKUP_METRICS_TOKEN = env_str("TAPEBACKUP_METRICS_TOKEN")
+
 # This node's name: it owns the drives whose `node` field matches, and its drive jobs go to
 # the django-q2 cluster of that name.
 TAPEBACKUP_NODE = env_str("TAPEBACKUP_NODE", "local")

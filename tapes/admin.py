@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from tapes import media
 from tapes.drivers.base import TapeError
 from tapes.retention_policy import FOREVER
+from tapes.paginators import CappedPaginator
 from tapes.services import InventoryError, media_set_close
 
 from tapes.models import (
@@ -386,6 +387,7 @@ class TapeLocationAdmin(ReadOnlyAdmin):
     search_fields = ("tape__barcode",)
     list_select_related = ("tape__media_type", "moved_by")
     show_full_result_count = False
+    paginator = CappedPaginator
 
 
 @admin.register(AuditRecord)
@@ -398,6 +400,7 @@ class AuditRecordAdmin(ReadOnlyAdmin):
     search_fields = ("subject", "tape__barcode", "=subject_id")
     list_select_related = ("user",)
     show_full_result_count = False
+    paginator = CappedPaginator
 
 
 @admin.register(RetentionPolicy)
