@@ -91,15 +91,34 @@ def backup(*, run, context, drive_id=None) -> str:
     return f"Backup set {backup_set.pk}: {status or 'done'}."
 
 
+def _tapes_library(params: dict) -> str | None:
+    """The library holding the first tape of the set (or the tape) a run reads."""
+    from tapes.models import Tape
+
+    tapes = Tape.objects.filter(library__isnull=False)
+    if params.get("tape"):
+        tape = tapes.filter(barcode=params["tape"]).select_related("library").first()
+    elif params.get("set_id"):
+        tape = (tapes.filter(segments__backup_set_id=params["set_id"])
+                .order_by("segments__sequence").select_related("library").first())
+    elif params.get("job"):
+        tape = (tapes.filter(segments__backup_set__job__name=params["job"])
+                .order_by("-segments__backup_set__started_at", "segments__sequence")
+                .select_related("library").first())
+    else:
+        tape = None
+    return tape.library.name if tape is not None else None
+
+
 @job_kind("restore", label="Restore", needs_drive=True, media_type=_media_type,
-          timeout=DRIVE_JOB_TIMEOUT)
+          library=_tapes_library, timeout=DRIVE_JOB_TIMEOUT)
 def restore(*, run, context, drive_id=None) -> str:
     restore_run = _service("backups.restore", "restore_run")
     return _text(restore_run(context=context, drive_id=drive_id, **run.params))
 
 
 @job_kind("verify", label="Verify", needs_drive=True, media_type=_media_type,
-          timeout=DRIVE_JOB_TIMEOUT)
+          library=_tapes_library, timeout=DRIVE_JOB_TIMEOUT)
 def verify(*, run, context, drive_id=None) -> str:
     verify_run = _service("backups.verify", "verify_run")
     return _text(verify_run(context=context, drive_id=drive_id, **run.params))

@@ -31,6 +31,8 @@ class JobKindSpec:
     timeout: int | Callable[[dict], int] = 600
     # The node the run must execute on (e.g. the library's for an inventory), from the params.
     node: Callable[[dict], str | None] = field(default=lambda params: None)
+    # The library whose drive the run needs (the one holding its tapes), from the params.
+    library: Callable[[dict], str | None] = field(default=lambda params: None)
     # Only registered when TAPEBACKUP_TEST_JOB_KINDS is on (the multi-process tests).
     test_only: bool = False
 

@@ -164,6 +164,9 @@ def run_reserve_drive(*, run: JobRun) -> bool:
     drives = free_drives(media_type=media, node=run.node or None)
     if run.params.get("drive_id"):  # a job for one particular drive (cleaning it, say)
         drives = drives.filter(pk=run.params["drive_id"])
+    library = spec.library(run.params) if spec else None
+    if library:  # a drive in the library that holds the run's tapes
+        drives = drives.filter(library__name=library)
     for drive in drives:
         try:
             with transaction.atomic():

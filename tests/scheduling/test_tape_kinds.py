@@ -59,3 +59,12 @@ def test_a_clean_run_without_a_cleaning_cartridge_fails_saying_so(lab):
     run = run_enqueue(kind="clean", params={"drive_id": drive.pk})
     assert execute_run(run.pk) == JobRun.State.FAILED
     assert "No cleaning cartridge is in library lab." in JobRun.objects.get(pk=run.pk).error
+
+
+def test_a_verify_run_gets_a_drive_in_the_library_that_holds_its_tape(lab, vtl_root):
+    from tapes.vtl import vtl_create
+
+    vtl_create(name="aaa", drives=1, slots=2, mailslots=0, tapes=1, capacity=8 << 20)
+    tape = Tape.objects.get(barcode="LA0002L8")  # in library "lab", listed after "aaa"
+    run = run_enqueue(kind="verify", params={"tape": tape.barcode, "level": "quick"})
+    assert run.drive is not None and run.drive.library.name == "lab"
