@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 
 from backups.context import JobContext
 from backups.errors import JobError
+from scheduling.services import SchedulingError, run_enqueue
 from backups.models import BackupJob, BackupSet
 from backups.services import drive_for_job, job_define, set_list, set_summary
 from tapes.management.commands._base import SubcommandCommand
@@ -46,12 +47,7 @@ class Command(SubcommandCommand):
     help = "Define, run and list backups."
     subcommands = {"define": "Define a backup job.", "run": "Run a backup job.",
                    "list": "List backup sets."}
-
-    def handle(self, *args, **options):
-        try:
-            return super().handle(*args, **options)
-        except JobError as exc:
-            raise CommandError(str(exc)) from None
+    operator_errors = (*SubcommandCommand.operator_errors, JobError, SchedulingError)
 
     def arguments_define(self, parser):
         parser.add_argument("name")
@@ -101,14 +97,7 @@ class Command(SubcommandCommand):
                           f"{backup_set.files} files, {backup_set.bytes} bytes.")
 
     def _enqueue(self, job, level, json):
-        try:
-            from scheduling.services import run_enqueue
-        except ImportError:
-            raise CommandError("Queueing is not available yet; run without --queue.") from None
-        try:
-            run = run_enqueue(kind="backup", params={"job_id": job.pk, "level": level})
-        except Exception as exc:  # the scheduling layer's own one-sentence errors
-            raise CommandError(str(exc)) from None
+        run = run_enqueue(kind="backup", params={"job_id": job.pk, "level": level})
         if json:
             return self.print_json({"run_id": run.pk, "job": job.name, "level": level})
         self.stdout.write(f"Backup of {job.name} queued as job run #{run.pk}.")

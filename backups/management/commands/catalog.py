@@ -14,11 +14,11 @@ from backups.models import BackupSet
 from tapes.management.commands._base import SubcommandCommand
 from tapes.media import resolve_drive
 from tapes.models import Library, Tape
-from tapes.services import InventoryError
 
 
 class Command(SubcommandCommand):
     help = "Search the catalog, browse a set, or rebuild the catalog from tapes."
+    operator_errors = (*SubcommandCommand.operator_errors, JobError)
     subcommands = {"find": "find files across jobs and sets",
                    "browse": "list one directory of a set",
                    "rebuild": "recreate the catalog from the index files on tapes"}
@@ -40,12 +40,6 @@ class Command(SubcommandCommand):
         which.add_argument("--library")
         parser.add_argument("--drive", help="LIBRARY:INDEX of the drive to read with")
         parser.add_argument("--json", action="store_true")
-
-    def handle(self, *args, subcommand: str, **options):
-        try:
-            return super().handle(*args, subcommand=subcommand, **options)
-        except JobError as exc:
-            raise CommandError(str(exc)) from None
 
     def handle_find(self, *, pattern, job, limit, json, **options):
         versions = catalog_find(pattern, job=job, limit=limit)

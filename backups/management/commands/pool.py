@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
 
 from backups.errors import JobError
 from backups.services import pool_create
@@ -12,6 +11,7 @@ from tapes.management.commands._base import SubcommandCommand
 
 class Command(SubcommandCommand):
     help = "Manage media pools."
+    operator_errors = (*SubcommandCommand.operator_errors, JobError)
     subcommands = {"create": "Create a media pool."}
 
     def arguments_create(self, parser):
@@ -24,11 +24,8 @@ class Command(SubcommandCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle_create(self, *, name, allocation, media, retention, record_size, json, **_):
-        try:
-            pool = pool_create(name=name, allocation=allocation, media=media,
-                               retention_days=retention, record_size=record_size)
-        except JobError as exc:
-            raise CommandError(str(exc)) from None
+        pool = pool_create(name=name, allocation=allocation, media=media,
+                           retention_days=retention, record_size=record_size)
         if json:
             return self.print_json({"id": pool.pk, "name": pool.name,
                                     "allocation": pool.allocation, "cron": pool.allocation_cron,

@@ -14,11 +14,9 @@ from tapes.management.commands._base import SubcommandCommand
 def future_runs(days: int) -> dict[int, list]:
     """The backup runs the schedules will start in the next ``days``, per job (so the
     preview shows what newer sets push out). Empty when scheduling is not installed."""
-    try:
-        from scheduling.models import Schedule
-    except ImportError:
-        return {}
     from django.utils import timezone
+
+    from scheduling.models import Schedule
 
     now = timezone.now()
     end = now + timezone.timedelta(days=days)

@@ -1,5 +1,6 @@
-"""Shared bits of the inventory commands: subcommands, and turning service errors into one
-sentence on stderr with a non-zero exit."""
+"""Shared bits of every subcommand-style command (``tape``, ``backup``, ``jobs`` …):
+subcommands, and turning the services' operator errors into one sentence on stderr with a
+non-zero exit. Commands of other apps add their own error classes to ``operator_errors``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class SubcommandCommand(BaseCommand):
     """A command with subcommands (``tape list``, ``tape label`` …): ``handle_<name>``."""
 
     subcommands: dict[str, str] = {}
+    operator_errors: tuple[type[Exception], ...] = (InventoryError, TapeError)
+    json_sort_keys = False
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="subcommand", required=True,
@@ -26,8 +29,8 @@ class SubcommandCommand(BaseCommand):
     def handle(self, *args, subcommand: str, **options):
         try:
             return getattr(self, f"handle_{subcommand}")(**options)
-        except (InventoryError, TapeError) as exc:
+        except self.operator_errors as exc:
             raise CommandError(str(exc)) from None
 
     def print_json(self, data) -> None:
-        self.stdout.write(json.dumps(data, indent=2, default=str))
+        self.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=self.json_sort_keys))
