@@ -9,20 +9,8 @@ from django.utils.html import format_html
 
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry, VerifyResult
 from backups.paths import path_key
+from tapes.admin import ReadOnlyMixin
 from tapes.paginators import CappedPaginator
-
-
-class _ReadOnly:
-    """History written by the engine, never edited by hand."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(BackupJob)
@@ -55,7 +43,7 @@ class BackupJobAdmin(admin.ModelAdmin):
         return request.user.has_perm("backups.run_backup")
 
 
-class SegmentInline(_ReadOnly, admin.TabularInline):
+class SegmentInline(ReadOnlyMixin, admin.TabularInline):
     model = BackupSegment
     fields = ("sequence", "tape_link", "data_file", "index_file", "first_record",
               "last_record", "bytes", "files")
@@ -72,7 +60,7 @@ class SegmentInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(BackupSet)
-class BackupSetAdmin(_ReadOnly, admin.ModelAdmin):
+class BackupSetAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "job", "level", "status", "started_at", "finished_at", "files",
                     "bytes", "warnings", "expires_at")
     list_filter = ("status", "level", "job")
@@ -82,7 +70,7 @@ class BackupSetAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(VerifyResult)
-class VerifyResultAdmin(_ReadOnly, admin.ModelAdmin):
+class VerifyResultAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("verified_at", "__str__", "level", "ok", "members", "error_count")
     list_filter = ("level", "ok")
     list_select_related = ("tape", "backup_set__job")
@@ -92,14 +80,14 @@ class VerifyResultAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(BackupSegment)
-class BackupSegmentAdmin(_ReadOnly, admin.ModelAdmin):
+class BackupSegmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("backup_set", "sequence", "tape", "data_file", "index_file", "bytes", "files")
     list_select_related = ("backup_set__job", "tape__media_type")
     search_fields = ("tape__barcode",)
 
 
 @admin.register(CatalogEntry)
-class CatalogEntryAdmin(_ReadOnly, admin.ModelAdmin):
+class CatalogEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("path", "type", "size", "mode_octal", "uname", "gname", "backup_set")
     list_select_related = ("backup_set__job",)
     search_fields = ("path",)

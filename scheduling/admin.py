@@ -9,18 +9,8 @@ from django.utils.html import format_html, format_html_join
 from scheduling.models import ClusterHeartbeat, HealthReport, JobRun, Schedule
 from scheduling.schedules import next_runs_text, schedules_set_enabled
 from scheduling.services import run_cancel
+from tapes.admin import ReadOnlyAdmin
 from tapes.paginators import CappedPaginator
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Schedule)

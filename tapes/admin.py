@@ -23,8 +23,9 @@ from tapes.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History is written by the services, never edited by hand."""
+class ReadOnlyMixin:
+    """History is written by the services, never edited by hand (STYLE §14). Every app's
+    history admin (moves, audit, runs, sets, catalog) uses it."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -34,6 +35,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 def _bytes(value: int | None) -> str:
