@@ -53,3 +53,69 @@ def inventory_library(db):
     for n in range(1, 5):
         tape_create(barcode=f"TST00{n}L8", library=library, slot_number=n)
     return library
+
+
+# -- the engine cast: a small virtual library on disk, a pool, jobs, real backups ----------
+# Test packages that write real sets (backups, restore, retention) share these fixtures and
+# override only ``library_spec`` / ``pool_spec`` to get the library and pool they need.
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def library_spec() -> dict:
+    """The ``library`` fixture's arguments to ``vtl_create``."""
+    return dict(name="lab", drives=2, slots=8, mailslots=2, tapes=6, capacity=16 * MiB)
+
+
+@pytest.fixture
+def library(db, vtl_root, library_spec):
+    from tapes.vtl import vtl_create
+
+    return vtl_create(**library_spec)
+
+
+@pytest.fixture
+def vlib(library, vtl_root):
+    """The library as the virtual tape library sees it on disk (faults, cartridge files)."""
+    from tapes.drivers.virtual import VirtualLibrary
+
+    return VirtualLibrary.open(vtl_root, library.name)
+
+
+@pytest.fixture
+def drive(library):
+    from tapes.models import Drive
+
+    return Drive.objects.get(library=library, index=0)
+
+
+@pytest.fixture
+def pool_spec() -> dict:
+    return dict(name="daily", record_size=64 * 1024)
+
+
+@pytest.fixture
+def pool(db, pool_spec):
+    from tapes.models import MediaPool, MediaType
+
+    return MediaPool.objects.create(media_type=MediaType.objects.get(name="LTO-8"), **pool_spec)
+
+
+@pytest.fixture
+def make_job(pool):
+    """``make_job(source_or_sources, name="home", **fields)`` → a BackupJob in ``pool``."""
+    import os
+
+    from backups.models import BackupJob
+
+    def make(source, name="home", **fields):
+        sources = [os.fsdecode(s) for s in (source if isinstance(source, list) else [source])]
+        return BackupJob.objects.create(name=name, sources=sources, pool=pool, **fields)
+
+    return make
+
+
+def tape_file(vlib, barcode: str, number: int):
+    """A tape file's bytes on disk, exactly what ``tar -f /dev/nst0`` reads from it."""
+    return vlib.cartridge_path(barcode) / "files" / f"{number:06d}.tape"

@@ -9,36 +9,21 @@ import pytest
 from backups.context import JobContext
 from backups.engine import backup_run
 from backups.models import BackupJob
-from tapes.models import Drive, MediaPool, MediaType, RetentionPolicy
+from tapes.models import MediaPool, RetentionPolicy
 
 MiB = 1 << 20
 
 
 @pytest.fixture
-def library(db, vtl_root):
+def library_spec() -> dict:
     """Library ``ret``: 2 drives, 10 slots, 3 mail slots, 7 blank 8 MiB cartridges."""
-    from tapes.vtl import vtl_create
-
-    return vtl_create(name="ret", drives=2, slots=10, mailslots=3, tapes=7, capacity=8 * MiB)
+    return dict(name="ret", drives=2, slots=10, mailslots=3, tapes=7, capacity=8 * MiB)
 
 
 @pytest.fixture
-def vlib(library, vtl_root):
-    from tapes.drivers.virtual import VirtualLibrary
-
-    return VirtualLibrary.open(vtl_root, library.name)
-
-
-@pytest.fixture
-def drive(library) -> Drive:
-    return Drive.objects.get(library=library, index=0)
-
-
-@pytest.fixture
-def pool(db) -> MediaPool:
-    return MediaPool.objects.create(name="nightly", record_size=64 * 1024,
-                                    allocation=MediaPool.Allocation.ALWAYS,
-                                    media_type=MediaType.objects.get(name="LTO-8"))
+def pool_spec() -> dict:
+    """Pool ``nightly``: a new media set for every run."""
+    return dict(name="nightly", record_size=64 * 1024, allocation=MediaPool.Allocation.ALWAYS)
 
 
 @pytest.fixture
