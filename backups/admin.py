@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry, VerifyResult
 from backups.paths import path_key
@@ -63,10 +63,28 @@ class SegmentInline(ReadOnlyMixin, admin.TabularInline):
 class BackupSetAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "job", "level", "status", "started_at", "finished_at", "files",
                     "bytes", "warnings", "expires_at")
-    list_filter = ("status", "level", "job")
+    list_filter = ("status", "level", "job", "hold", "foreign")
     list_select_related = ("job",)
     date_hierarchy = "started_at"
     inlines = [SegmentInline]
+    readonly_fields = ("audit_trail", "last_verify")
+
+    @admin.display(description="Audit trail")
+    def audit_trail(self, backup_set: BackupSet) -> str:
+        """Every automatic change to the set (expiry, holds, overwrite), newest first."""
+        from tapes.models import AuditRecord
+
+        records = AuditRecord.objects.filter(subject_type=BackupSet._meta.verbose_name,
+                                             subject_id=backup_set.pk).order_by("-at")[:20]
+        if not records:
+            return "No automatic changes."
+        return format_html_join(format_html("<br>"), "{}: {}",
+                                ((f"{r.at:%Y-%m-%d %H:%M}", r.message) for r in records))
+
+    @admin.display(description="Last verify")
+    def last_verify(self, backup_set: BackupSet) -> str:
+        result = backup_set.verifies.order_by("-verified_at").first()
+        return str(result) + f" at {result.verified_at:%Y-%m-%d %H:%M}" if result else "never"
 
 
 @admin.register(VerifyResult)

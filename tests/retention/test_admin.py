@@ -48,3 +48,17 @@ def test_close_media_sets_and_print_a_pick_list(client, ada, backup, pool):
     assert response["Content-Type"].startswith("text/plain")
     assert "PICK LIST #" in response.content.decode()
     assert RetentionPolicy.objects.exists()
+
+
+def test_the_set_page_shows_its_audit_trail_and_last_verify(client, ada, job, backup):
+    from django.urls import reverse
+
+    from tapes.models import AuditRecord, audit
+
+    backup_set = backup()
+    audit(action=AuditRecord.Action.EXPIRE, subject=backup_set,
+          message=f"Backup set #{backup_set.pk} expired: keep the last 2 sets.")
+    client.force_login(ada)
+    body = client.get(reverse("admin:backups_backupset_change", args=[backup_set.pk])).content.decode()
+    assert f"Backup set #{backup_set.pk} expired: keep the last 2 sets." in body
+    assert "Last verify" in body and "never" in body
