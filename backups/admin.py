@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry, VerifyResult
 from backups.paths import path_key
@@ -78,7 +79,7 @@ class BackupSetAdmin(ReadOnlyMixin, admin.ModelAdmin):
                                              subject_id=backup_set.pk).order_by("-at")[:20]
         if not records:
             return "No automatic changes."
-        return format_html_join(format_html("<br>"), "{}: {}",
+        return format_html_join(mark_safe("<br>"), "{}: {}",
                                 ((f"{r.at:%Y-%m-%d %H:%M}", r.message) for r in records))
 
     @admin.display(description="Last verify")
