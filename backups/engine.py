@@ -14,10 +14,12 @@ Order of events, and why:
    drive positioned at end of data (after any partial file a crash left, closed first by a
    filemark).
 4. A reader thread walks and reads the source into a bounded queue; this thread writes
-   and checksums (``PaxWriter``), and commits catalog rows in batches. No transaction is
-   open across tape I/O.
-5. End of archive, filemark, index, filemark — and only then is the set marked complete
-   (invariant 3) and its tapes protected until it expires (invariant 1).
+   and checksums (``PaxWriter``), and hands catalog rows to the loader in batches (on
+   PostgreSQL its thread commits them on a connection of its own while the tape moves).
+   No transaction is open across tape I/O.
+5. End of archive, filemark, index, filemark, every catalog row committed — and only then
+   is the set marked complete (invariant 3) and its tapes protected until it expires
+   (invariant 1). A loader that failed fails the set.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backups.allocation import NextTape, allocation_check, media_set_for_run, tape_next, tape_unclaim
-from backups.catalog_load import CatalogLoader, IndexSpool, catalog_values
+from backups.catalog_load import CatalogLoader, IndexSpool, catalog_values, index_line
 from backups.context import JobContext
 from backups.errors import Cancelled, JobError
 from backups.models import BackupJob, BackupSegment, BackupSet
@@ -40,7 +42,7 @@ from backups.paths import path_bytes
 from backups.scripts import script_run
 from backups.source import Excludes, SourceReader
 from tapes.drivers.base import EndOfMedium, MediaError, TapeError
-from tapes.format import ArchiveFull, PaxWriter, catalog_row, write_index
+from tapes.format import ArchiveFull, PaxWriter, write_index
 from tapes.models import Drive, MediaSet, Tape
 from tapes.services import InventoryError
 
@@ -56,7 +58,8 @@ class RunStats:
 
     seconds: float = 0.0
     wait_seconds: float = 0.0  # the writer (the drive) waited for data from the reader
-    catalog_seconds: float = 0.0
+    catalog_seconds: float = 0.0  # loading rows (in the loader's thread on PostgreSQL)
+    catalog_wait_seconds: float = 0.0  # the writer waited for the loader
     catalog_rows: int = 0
     tapes: int = 0
 
@@ -223,7 +226,7 @@ class _Run:
         self.segment: BackupSegment | None = None
         self.segments: list[BackupSegment] = []
         self.spool: IndexSpool | None = None
-        self.catalog = CatalogLoader()
+        self.catalog = CatalogLoader(background=True)
         self.stats = RunStats()
         self.files = self.bytes = self.warnings = 0
         self.tape_full = False
@@ -249,6 +252,7 @@ class _Run:
             writer.close()
             self.handle.write_filemarks(1)
             self._finish_segment()
+            self.catalog.finish()  # every row committed before the set is complete
             self._complete()
         except BaseException as exc:
             self._fail_tape(exc)
@@ -256,12 +260,14 @@ class _Run:
         finally:
             if reader is not None:
                 reader.stop()
+            self.catalog.close()
             if self.spool is not None:
                 self.spool.close()
             self._close_handle()
             self.stats.seconds = time.perf_counter() - started
             self.stats.catalog_rows = self.catalog.loaded
             self.stats.catalog_seconds = self.catalog.seconds
+            self.stats.catalog_wait_seconds = self.catalog.wait_seconds
 
     def _stream(self, reader: SourceReader, writer: PaxWriter) -> None:
         records = self._records(reader)
@@ -309,7 +315,7 @@ class _Run:
         self.files += 1
         self.bytes += info.stored_size
         segment.files += 1
-        self.spool.add(catalog_row(entry, info))
+        self.spool.add_line(index_line(entry, info))
         values = catalog_values(entry, info, set_id=self.backup_set.pk, segment_id=segment.pk)
         if self.catalog.add(values):
             self._flush_catalog()
@@ -404,7 +410,7 @@ class _Run:
         """The data file is closed: write the index file, record segment and tape."""
         self._flush_catalog()
         segment = self.segment
-        summary = write_index(self.handle, self._set_record(), self.spool.rows(),
+        summary = write_index(self.handle, self._set_record(), self.spool.lines(),
                               record_size=self.record_size, chunk_bytes=INDEX_CHUNK)
         self.spool.close()
         self.spool = None

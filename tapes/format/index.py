@@ -134,14 +134,20 @@ def write_index(
 ) -> IndexSummary:
     """Write the index archive and its filemark at the current position. Memory stays
     within one chunk (``chunk_bytes``) whatever the number of rows. The index must end on
-    this tape: early warning is ignored (see ``_io.TrailerWrites``)."""
+    this tape: early warning is ignored (see ``_io.TrailerWrites``).
+
+    A row is a dict (encoded with ``encode_row``) or ``bytes``: one row already encoded,
+    one JSON object (a newline is added when it does not end with one)."""
     trailer = TrailerWrites(drive)
     writer = PaxWriter(trailer, record_size=record_size)
     record = {"format": INDEX_FORMAT, "format_version": FORMAT_VERSION, **set_record}
     _add_member(writer, SET_MEMBER, json.dumps(record, indent=1, sort_keys=True).encode() + b"\n")
     count, chunk, chunk_len, members = 0, [], 0, 1
     for row in rows:
-        line = encode_row(row)
+        if isinstance(row, (bytes, bytearray)):
+            line = row if row.endswith(b"\n") else row + b"\n"
+        else:
+            line = encode_row(row)
         if chunk and chunk_len + len(line) > chunk_bytes:
             _add_member(writer, b"%s%06d.jsonl" % (CATALOG_PREFIX, members), b"".join(chunk))
             members += 1

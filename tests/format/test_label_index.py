@@ -83,3 +83,17 @@ def test_empty_index():
     tape.rewind()
     set_record, rows = read_index(tape)
     assert set_record["set_id"] == 1 and list(rows) == []
+
+
+def test_index_takes_rows_already_encoded():
+    """The engine spools encoded lines and hands them over as bytes: same index."""
+    from tapes.format.index import encode_row
+
+    lines = [encode_row(row) for row in _rows(300)]
+    lines[5] = lines[5].rstrip(b"\n")  # a line without its newline gets one
+    tape = MemoryTape()
+    summary = write_index(tape, {"set_id": 3}, iter(lines), chunk_bytes=4096)
+    assert summary.rows == 300
+    tape.rewind()
+    _, rows = read_index(tape)
+    assert list(rows) == list(_rows(300))
