@@ -33,7 +33,10 @@ from tapes.format import Entry, EntryType, MemberInfo
 from tapes.format.index import decode_row, encode_row
 
 BATCH_ROWS = 10_000
-COPY_BATCH_ROWS = 10_000  # PostgreSQL: rows per COPY transaction
+# PostgreSQL: rows per COPY transaction. Small enough that the loader thread keeps up
+# batch by batch: the writer waits at the end for the last batch only (50,000 rows made it
+# wait 2 s of a 7 s run of 100,000 files; 10,000 about 0.1 s).
+COPY_BATCH_ROWS = 10_000
 COPY_BATCH_BYTES = 16 << 20
 COLUMNS = (
     "backup_set_id", "segment_id", "path", "path_key", "parent", "parent_key", "name", "type",
