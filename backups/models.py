@@ -219,10 +219,16 @@ class CatalogEntry(models.Model):
         DIRECTORY = "5", "directory"
         FIFO = "6", "FIFO"
 
+    # No database-level foreign keys on the catalog: checking two of them per row was a third
+    # of the COPY time (docs/benchmarks.md), and only the engine and rebuild write rows, after
+    # creating their set and segment. Deleting a set still deletes its rows (Django's
+    # CASCADE runs in the ORM either way).
     backup_set = models.ForeignKey(BackupSet, on_delete=models.CASCADE, related_name="catalog",
-                                   db_index=False)  # the indexes below lead with it
+                                   db_index=False,  # the indexes below lead with it
+                                   db_constraint=False)
     segment = models.ForeignKey(BackupSegment, on_delete=models.CASCADE, related_name="entries",
-                                db_index=False)  # rows go with their set; no lookups by it
+                                db_index=False,  # rows go with their set; no lookups by it
+                                db_constraint=False)
     path = models.TextField()
     path_key = models.BigIntegerField()
     parent = models.TextField()

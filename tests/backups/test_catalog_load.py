@@ -81,12 +81,14 @@ def segment(request):
                                         sequence=0, data_file=1)
 
 
-def _load(loader: CatalogLoader, segment, count: int, *, segment_id=None) -> None:
+def _load(loader: CatalogLoader, segment, count: int, *, bad_mode: bool = False) -> None:
     for i in range(count):
         entry = Entry(b"srv/d%d/f%06d" % (i // 100, i), EntryType.REGULAR, size=i)
         info = MemberInfo(entry.name, entry.type, 0, i, 0, i, i, "cd" * 32)
-        if loader.add(catalog_values(entry, info, set_id=segment.backup_set_id,
-                                     segment_id=segment_id or segment.pk)):
+        values = catalog_values(entry, info, set_id=segment.backup_set_id, segment_id=segment.pk)
+        if bad_mode:  # breaks the column's CHECK (mode >= 0): the COPY fails in the thread
+            values = tuple(-1 if name == "mode" else value for name, value in zip(COLUMNS, values))
+        if loader.add(values):
             loader.flush()
 
 
@@ -114,8 +116,8 @@ def test_thread_commits_every_row_before_finish_returns(segment):
 def test_thread_failure_reaches_the_writer(segment):
     loader = CatalogLoader(batch_rows=100, background=True)
     try:
-        with pytest.raises(Exception, match="foreign key|violates"):
-            _load(loader, segment, 300, segment_id=segment.pk + 1000)  # no such segment
+        with pytest.raises(Exception, match="violates check constraint"):
+            _load(loader, segment, 300, bad_mode=True)
             loader.finish()
     finally:
         loader.close()
