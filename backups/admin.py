@@ -26,13 +26,17 @@ class BackupJobAdmin(admin.ModelAdmin):
     def source_list(self, obj: BackupJob) -> str:
         return ", ".join(obj.sources)
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:  # a new job gets its default monthly full, as `backup define` gives
+            from scheduling.schedules import schedule_defaults_for_job
+
+            schedule_defaults_for_job(obj)
+
     @admin.action(description="Run now (queue a full backup)", permissions=["run"])
     def run_now(self, request, queryset):
-        try:
-            from scheduling.services import run_enqueue
-        except ImportError:
-            self.message_user(request, "Queueing is not available yet.", messages.ERROR)
-            return
+        from scheduling.services import run_enqueue
+
         count = 0
         for job in queryset:
             run_enqueue(kind="backup", params={"job_id": job.pk, "level": "full"},

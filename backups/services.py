@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-from django.db import transaction
 
 from backups.errors import JobError
 from backups.models import BackupJob, BackupSet
@@ -44,7 +43,8 @@ def job_define(*, name: str, sources: list[str], pool: str, excludes: list[str] 
                retention_days: int | None = None, pre_script: str = "", post_script: str = "",
                script_timeout: int = 600) -> BackupJob:
     """Define a backup job; every source must exist now (a typo is caught here, not at 2 am).
-    A default schedule is added when the scheduling app provides one."""
+    Its default schedule comes from the scheduling layer (``scheduling.schedules.
+    backup_job_define`` calls this and adds it)."""
     if BackupJob.objects.filter(name=name).exists():
         raise JobError(f"A backup job named {name!r} already exists.")
     pool_row = MediaPool.objects.filter(name=pool).first()
@@ -58,25 +58,11 @@ def job_define(*, name: str, sources: list[str], pool: str, excludes: list[str] 
         if not os.path.lexists(raw):
             raise JobError(f"The source path {source} does not exist.")
         texts.append(path_text(raw))
-    with transaction.atomic():
-        job = BackupJob.objects.create(
-            name=name, sources=texts, excludes=list(excludes), pool=pool_row,
-            retention_days=retention_days, pre_script=pre_script, post_script=post_script,
-            script_timeout=script_timeout,
-        )
-        _default_schedule(job)
-    return job
-
-
-def _default_schedule(job: BackupJob) -> None:
-    try:
-        from scheduling.schedules import schedule_defaults_for_job
-    except ImportError:
-        try:
-            from scheduling.services import schedule_defaults_for_job
-        except ImportError:
-            return
-    schedule_defaults_for_job(job)
+    return BackupJob.objects.create(
+        name=name, sources=texts, excludes=list(excludes), pool=pool_row,
+        retention_days=retention_days, pre_script=pre_script, post_script=post_script,
+        script_timeout=script_timeout,
+    )
 
 
 def drive_for_job(*, job: BackupJob, spec: str | None = None) -> Drive:

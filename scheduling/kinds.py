@@ -66,10 +66,8 @@ def _backup_media_type(params: dict) -> str | None:
     """The media type of the job's pool, so the run gets a drive that writes it."""
     if params.get("media_type"):
         return params["media_type"]
-    try:
-        from backups.models import BackupJob
-    except ImportError:
-        return None
+    from backups.models import BackupJob
+
     job = BackupJob.objects.filter(pk=params.get("job_id")).select_related(
         "pool__media_type").first()
     media_type = job.pool.media_type if job is not None else None

@@ -130,6 +130,17 @@ def schedule_defaults_for_job(job, *, cron_expr: str = "0 1 1 * *",
     )
 
 
+@transaction.atomic
+def backup_job_define(**fields):
+    """Define a backup job (``backups.services.job_define``) with its default monthly full
+    schedule, in one transaction: what `backup define` and the admin's add page call."""
+    from backups.services import job_define
+
+    job = job_define(**fields)
+    schedule_defaults_for_job(job)
+    return job
+
+
 def next_runs_text(schedule: Schedule, count: int = 5, *, after: datetime | None = None) -> list[str]:
     """The next run times as the admin shows them: 'Sun 1 Feb 2027 02:00 CET'."""
     if cron.cron_error(schedule.cron):

@@ -34,3 +34,17 @@ def test_run_now_reports_a_count(client, ada, make_job, library, tmp_path):
                            {"action": "run_now", "_selected_action": [job.pk]}, follow=True)
     body = response.content.decode()
     assert "1 backup(s) queued." in body or "Queueing is not available yet." in body
+
+
+def test_a_job_added_in_the_admin_gets_its_monthly_full_schedule(client, ada, pool, tmp_path):
+    from django.urls import reverse
+
+    from scheduling.models import Schedule
+
+    client.force_login(ada)
+    response = client.post(reverse("admin:backups_backupjob_add"), {
+        "name": "mail", "description": "", "sources": f'["{tmp_path}"]', "excludes": "[]",
+        "pool": pool.pk, "script_timeout": 600, "enabled": "on",
+    })
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Schedule.objects.filter(kind="backup", name="Monthly full backup: mail").exists()

@@ -72,3 +72,17 @@ def test_run_refuses_an_unknown_job_and_drive(library, tmp_path):
     with pytest.raises(CommandError, match="no drive"):
         _call("backup", "run", "home", "--drive", "lab:7")
     assert not BackupSet.objects.exists()
+
+
+def test_backup_define_gives_the_job_its_monthly_full_schedule(vtl_root, tmp_path, pool):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from scheduling.models import Schedule
+
+    call_command("backup", "define", "docs", "--source", str(tmp_path), "--pool", pool.name,
+                 stdout=StringIO())
+    schedule = Schedule.objects.get(kind="backup")
+    assert schedule.params["level"] == "full" and schedule.enabled
+    assert schedule.name == "Monthly full backup: docs"

@@ -12,7 +12,8 @@ from backups.context import JobContext
 from backups.errors import JobError
 from scheduling.services import SchedulingError, run_enqueue
 from backups.models import BackupJob, BackupSet
-from backups.services import drive_for_job, job_define, set_list, set_summary
+from backups.services import drive_for_job, set_list, set_summary
+from scheduling.schedules import backup_job_define
 from tapes.management.commands._base import SubcommandCommand
 
 
@@ -62,7 +63,7 @@ class Command(SubcommandCommand):
 
     def handle_define(self, *, name, source, exclude, pool, retention, pre_script, post_script,
                       script_timeout, json, **_):
-        job = job_define(name=name, sources=source, excludes=exclude, pool=pool,
+        job = backup_job_define(name=name, sources=source, excludes=exclude, pool=pool,
                          retention_days=retention, pre_script=pre_script,
                          post_script=post_script, script_timeout=script_timeout)
         if json:
