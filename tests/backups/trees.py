@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import subprocess
+
+from tapes.format.entry import acl_text_to_xattr
 
 NS_MTIME = 1_700_000_000_123_456_789
 NON_UTF8 = b"caf\xe9-\xff.txt"
@@ -53,10 +54,14 @@ def make_awkward_tree(root: bytes) -> None:
     for name, value in ((b"user.comment", b"hi"), (b"trusted.t", b"\x00\x01binary"),
                         (b"security.s", b"sec")):
         os.setxattr(j(b"xattrs"), name, value)
+    # POSIX ACLs, set as the kernel's xattr bytes (what `setfacl -m u:nobody:r--,g:nogroup:rw-`
+    # and `setfacl -d -m u:nobody:rwx` write), so the tests need no acl package.
     write(j(b"acl"), b"acl\n")
-    subprocess.run(["setfacl", "-m", "u:nobody:r--,g:nogroup:rw-,m::rw-", j(b"acl")], check=True)
+    os.setxattr(j(b"acl"), b"system.posix_acl_access", acl_text_to_xattr(
+        "user::rw-\nuser:65534:r--\ngroup::r--\ngroup:65534:rw-\nmask::rw-\nother::r--\n"))
     os.mkdir(j(b"acldir"))
-    subprocess.run(["setfacl", "-d", "-m", "u:nobody:rwx", j(b"acldir")], check=True)
+    os.setxattr(j(b"acldir"), b"system.posix_acl_default", acl_text_to_xattr(
+        "user::rwx\nuser:65534:rwx\ngroup::r-x\nmask::rwx\nother::r-x\n"))
     for path in all_paths(root):
         os.utime(path, ns=(NS_MTIME - 7, NS_MTIME), follow_symlinks=False)
 
