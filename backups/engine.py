@@ -230,6 +230,7 @@ class _Run:
         self.stats = RunStats()
         self.files = self.bytes = self.warnings = 0
         self.tape_full = False
+        self.finished_at = None  # stamped into the last index, then onto the set
         self._last_progress = self._last_heartbeat = 0.0
         self._estimate = _estimate(job)
 
@@ -315,6 +316,8 @@ class _Run:
         self.files += 1
         self.bytes += info.stored_size
         segment.files += 1
+        if segment is not self.segment:  # the member began on a tape already closed
+            BackupSegment.objects.filter(pk=segment.pk).update(files=segment.files)
         self.spool.add_line(index_line(entry, info))
         values = catalog_values(entry, info, set_id=self.backup_set.pk, segment_id=segment.pk)
         if self.catalog.add(values):
@@ -432,15 +435,32 @@ class _Run:
             first_written_at=now)
 
     def _set_record(self) -> dict:
+        """The set's own record in this segment's index. The last segment's carries what the
+        set will be marked (status, totals, expiry, one finish time), so `catalog rebuild`
+        recreates it exactly from the tapes."""
         bs = self.backup_set
-        return {
+        now = timezone.now()
+        record = {
             "set_id": bs.pk, "job": self.job.name, "level": bs.level,
-            "started_at": bs.started_at.isoformat(), "finished_at": timezone.now().isoformat(),
+            "started_at": bs.started_at.isoformat(), "finished_at": now.isoformat(),
             "segment": self.segment.sequence, "media_set_id": str(self.media_set.uuid),
             "tape_sequence": self.tape.sequence, "data_file": self.data_file,
             "record_size": self.record_size, "continues": self.segment.sequence > 0,
             "continued": self.tape_full, "sources": self.job.sources,
         }
+        if not self.tape_full:
+            self.finished_at = now
+            record.update(status=self._final_status(), files=self.files, bytes=self.bytes,
+                          warnings=self.warnings, expires_at=self._expires_at().isoformat(),
+                          host=bs.host)
+        return record
+
+    def _final_status(self) -> str:
+        return BackupSet.Status.WARNINGS if self.warnings else BackupSet.Status.COMPLETE
+
+    def _expires_at(self):
+        return self.backup_set.started_at + timezone.timedelta(
+            days=self.job.effective_retention_days)
 
     def _close_handle(self) -> None:
         if self.handle is not None:
@@ -455,9 +475,9 @@ class _Run:
     def _complete(self) -> None:
         """Everything is on tape and in the catalog: the set becomes restorable."""
         bs = self.backup_set
-        now = timezone.now()
-        expires = bs.started_at + timezone.timedelta(days=self.job.effective_retention_days)
-        status = BackupSet.Status.WARNINGS if self.warnings else BackupSet.Status.COMPLETE
+        now = self.finished_at or timezone.now()
+        expires = self._expires_at()
+        status = self._final_status()
         with transaction.atomic():
             tape_ids = [s.tape_id for s in self.segments]
             Tape.objects.filter(pk__in=tape_ids).filter(
