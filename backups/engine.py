@@ -36,7 +36,7 @@ from django.utils import timezone
 from backups.allocation import NextTape, allocation_check, media_set_for_run, tape_next, tape_unclaim
 from backups.catalog_load import CatalogLoader, IndexSpool, catalog_values, index_line
 from backups.context import JobContext
-from backups.errors import Cancelled, JobError
+from backups.errors import Cancelled, JobError, NeedsMedia
 from backups.models import BackupJob, BackupSegment, BackupSet
 from backups.paths import path_bytes
 from backups.scripts import script_run
@@ -406,8 +406,31 @@ class _Run:
 
         tape_unload(drive=self.drive, reason=f"full, backup set #{self.backup_set.pk} continues")
         self.tape_full = False
-        self._mount(tape_next(pool=self.pool, media_set=self.media_set, drive=self.drive))
+        self._mount(self._wait_for_next_tape())
         return self.counter
+
+    def _wait_for_next_tape(self) -> NextTape:
+        """The set continues on the media set's next tape. If none is usable, wait for one
+        (an operator imports a tape through the mail slot) with the set kept open: saying
+        what is needed, heartbeating, stopping when cancelled, failing after the deadline."""
+        from django.conf import settings
+
+        deadline = time.monotonic() + settings.TAPEBACKUP_MEDIA_DEADLINE_SECONDS
+        poll = getattr(settings, "TAPEBACKUP_MEDIA_POLL_SECONDS", 10)
+        said = None
+        while True:
+            try:
+                return tape_next(pool=self.pool, media_set=self.media_set, drive=self.drive)
+            except NeedsMedia as need:
+                if time.monotonic() >= deadline:
+                    raise JobError(f"Gave up waiting for the next tape: {need}") from None
+                if str(need) != said:
+                    said = str(need)
+                    self.context.waiting(f"Backup set #{self.backup_set.pk} is waiting: {need}")
+            self.context.check_cancelled()
+            self._last_heartbeat = 0.0  # keep the set alive for crash recovery while waiting
+            self._flush_catalog()
+            time.sleep(poll)
 
     def _finish_segment(self) -> None:
         """The data file is closed: write the index file, record segment and tape."""

@@ -203,6 +203,8 @@ TAPEBACKUP_CLUSTER_STALE_SECONDS = env_int("TAPEBACKUP_CLUSTER_STALE_SECONDS", 1
 TAPEBACKUP_LOG_MAX_BYTES = env_int("TAPEBACKUP_LOG_MAX_BYTES", 64 * 1024, minimum=1024)
 TAPEBACKUP_MEDIA_DEADLINE_SECONDS = env_int(
     "TAPEBACKUP_MEDIA_DEADLINE_SECONDS", 24 * 3600, minimum=60)
+# How often a backup that waits for its next tape mid-set looks for one.
+TAPEBACKUP_MEDIA_POLL_SECONDS = env_int("TAPEBACKUP_MEDIA_POLL_SECONDS", 10, minimum=1)
 
 # The per-host watchdog, installed into the crontab with `manage.py crontab add`. Its wrapper
 # exits non-zero and writes to stderr on alerts, which cron mails (django-crontab itself
