@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -524,14 +524,20 @@ def _parse_at(at) -> dt.datetime | None:
 
 def restore_run(*, context: JobContext, drive_id: int | None = None, set_id: int | None = None,
                 job: str | None = None, at=None, paths: list[str] | None = None,
+                catalog_paths: list[str] | None = None,
                 target: str | None = None, mode: str = SAFE, on_existing: str = SKIP,
                 **_ignored) -> str:
     """The scheduling layer's entry point (job kind ``restore``): JSON-able parameters,
-    a summary back; any member not restored fails the run with the count."""
+    a summary back; any member not restored fails the run with the count.
+
+    ``paths`` are paths as a shell gives them; ``catalog_paths`` are the catalog's own text
+    form (``backups.paths.path_text``), which any name fits into JSON with — including
+    names that are not valid UTF-8, which ``paths`` cannot carry to PostgreSQL."""
     if not target:
         raise JobError("A restore needs a target directory.")
     drive = Drive.objects.select_related("library").get(pk=drive_id) if drive_id else None
-    paths = [path_text(os.fsencode(p)) if isinstance(p, str) else p for p in paths or []] or None
+    paths = [path_text(os.fsencode(p)) if isinstance(p, str) else p for p in paths or []]
+    paths = (paths + list(catalog_paths or [])) or None
     reports = [restore_set(backup_set=backup_set, target=target, paths=chosen, mode=mode,
                            on_existing=on_existing, drive=drive, context=context)
                for backup_set, chosen in restore_choose(set_id=set_id, job=job, at=at, paths=paths)]

@@ -10,7 +10,6 @@ steps need ``backups.restore_files``. The run itself is the restore engineer's
 
 from __future__ import annotations
 
-import os
 import re
 
 from django import forms
@@ -21,7 +20,6 @@ from django.urls import reverse
 
 from backups.extract import MODES, ON_EXISTING, SAFE, SKIP
 from backups.models import BackupJob, BackupSet
-from backups.paths import path_bytes
 from console import access, selectors
 from scheduling.models import JobKind
 from scheduling.services import SchedulingError, run_enqueue
@@ -149,7 +147,7 @@ def queue(request, set_id: int):
                       {"set": backup_set, "paths": paths, "form": form}, status=400)
     params = {"set_id": backup_set.pk, "target": form.cleaned_data["target"],
               "mode": form.cleaned_data["mode"], "on_existing": form.cleaned_data["on_existing"],
-              "paths": [_os_path(p) for p in paths] or None}
+              "catalog_paths": paths or None}
     media = _media_type(backup_set)
     if media:
         params["media_type"] = media
@@ -162,10 +160,6 @@ def queue(request, set_id: int):
     return redirect("console:run", run_id=run.pk)
 
 
-def _os_path(text: str) -> str:
-    """Catalog text -> the ``str`` path ``restore_run`` expects (it re-encodes it with
-    ``os.fsencode``), so names with backslashes or non-UTF-8 bytes select what they say."""
-    return os.fsdecode(path_bytes(text))
 
 
 def _media_type(backup_set: BackupSet) -> str | None:

@@ -142,7 +142,7 @@ def test_restore_steps_queue_a_run_with_the_selection(client, scene, olga):
     assert response["Location"] == reverse("console:run", args=[run.pk])
     assert run.params == {"set_id": scene.set.pk, "target": "/var/tmp/r", "mode": "safe",
                           "on_existing": "rename", "media_type": "LTO-8",
-                          "paths": ["/srv/home/ada/notes.txt", "/srv/home/readme"]}
+                          "catalog_paths": ["/srv/home/ada/notes.txt", "/srv/home/readme"]}
     assert run.requested_by == olga
     assert client.get(browse).status_code == 200
 

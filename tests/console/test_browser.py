@@ -230,7 +230,7 @@ def test_restore_one_file_through_the_wizard(console, olga, job, backed_up, tmp_
     console.click("#queue-restore")
     console.wait_for_url(re.compile(r"/runs/\d+/$"))
     run_id = int(console.url.rstrip("/").rsplit("/", 1)[1])
-    assert JobRun.objects.get(pk=run_id).params["paths"] == [f"{source}/docs/report.txt"]
+    assert JobRun.objects.get(pk=run_id).params["catalog_paths"] == [f"{source}/docs/report.txt"]
     execute_run(run_id)  # what the node's qcluster would do with the queued task
     console.wait_for_selector('.run-live[data-state="succeeded"]')
     assert "Restored 1 of 1 entries" in console.inner_text("#run-result")

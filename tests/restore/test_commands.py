@@ -89,3 +89,30 @@ def test_scheduling_entry_points(one_set, drive, tmp_path):
                               level="data")
     with pytest.raises(JobError, match="needs a target"):
         restore_run(context=JobContext(), set_id=backup_set.pk)
+
+
+def test_a_queued_restore_of_a_name_that_is_not_utf8(make_job, backup, library, tmp_path):
+    """The wizard queues catalog paths; their text form fits any name into the run's JSON
+    parameters (PostgreSQL refuses the surrogates an OS path string would carry)."""
+    import os
+
+    from backups.models import CatalogEntry
+    from scheduling.models import JobRun
+    from scheduling.runner import execute_run
+    from scheduling.services import run_enqueue
+
+    source = tmp_path / "src"
+    source.mkdir()
+    name = os.path.join(os.fsencode(source), b"caf\xe9.txt")
+    with open(name, "wb") as handle:
+        handle.write(b"latin-1 named\n")
+    backup_set = backup(make_job(str(source)))
+    text = CatalogEntry.objects.get(backup_set=backup_set, name__startswith="caf").path
+    target = tmp_path / "out"
+
+    run = run_enqueue(kind="restore", params={"set_id": backup_set.pk, "target": str(target),
+                                              "catalog_paths": [text]})
+    assert execute_run(run.pk) == JobRun.State.SUCCEEDED, JobRun.objects.get(pk=run.pk).log
+    restored = os.path.join(os.fsencode(target), name.lstrip(b"/"))
+    with open(restored, "rb") as handle:
+        assert handle.read() == b"latin-1 named\n"
