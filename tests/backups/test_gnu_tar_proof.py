@@ -17,7 +17,7 @@ from backups.paths import path_text
 from tapes.drivers.virtual import VirtualTapeDrive
 from tapes.format import PaxReader
 from tests.backups.conftest import tape_file
-from tests.backups.trees import make_awkward_tree, make_very_long_path, snapshot
+from tests.trees import make_awkward_tree, make_very_long_path, snapshot
 
 TAR_X = ["tar", "--xattrs", "--xattrs-include=*", "--acls", "--sparse", "--numeric-owner",
          "-xpf"]

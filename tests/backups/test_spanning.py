@@ -13,7 +13,7 @@ from tapes.drivers.virtual import VirtualTapeDrive
 from tapes.format import read_index, read_label
 from tapes.models import Tape
 from tests.backups.conftest import CAPACITY, tape_file
-from tests.backups.trees import sha256_file
+from tests.trees import sha256_file
 
 
 def test_a_set_spans_three_tapes_and_tar_reads_it_back(make_job, drive, vlib, tmp_path):

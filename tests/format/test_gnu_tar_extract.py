@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from tests.format.compare import snapshot
+from tests.trees import snapshot
 from tests.format.helpers import FileSink, archive_tree
-from tests.format.trees import NON_UTF8, make_awkward_tree
+from tests.trees import NON_UTF8, make_awkward_tree
 
 TAR_EXTRACT = ["tar", "--xattrs", "--xattrs-include=*", "--acls", "--sparse",
                "--numeric-owner", "-xpf"]

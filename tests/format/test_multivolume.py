@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tapes.format import ArchiveFull, Entry, EntryType, PaxReader, PaxWriter
-from tests.format.compare import snapshot
+from tests.trees import snapshot
 from tests.format.helpers import FileSink, FileSource, archive_tree
 
 RS = 2048  # 4 blocks a record keeps the boundary cases small

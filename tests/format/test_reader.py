@@ -11,7 +11,7 @@ import pytest
 from tapes.format import ChecksumMismatch, EntryType, FormatError, PaxReader, PaxWriter, entry_from_path
 from tapes.format.headers import ustar_header
 from tests.format.helpers import FileSink, FileSource, archive_tree
-from tests.format.trees import make_awkward_tree, make_very_long_path
+from tests.trees import make_awkward_tree, make_very_long_path
 
 
 def _read(path, **kwargs):

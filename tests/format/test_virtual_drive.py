@@ -15,7 +15,7 @@ from tapes.drivers.virtual import VirtualLibrary
 from tapes.format import PaxReader, PaxWriter, entry_from_path, iter_file_data
 from tapes.format.entry import EntryType
 from tapes.format.pax import BACKGROUND_HASH_MIN
-from tests.format.compare import snapshot
+from tests.trees import snapshot
 from tests.format.helpers import FileSink, walk
 
 MiB = 1 << 20

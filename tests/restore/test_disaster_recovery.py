@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.backups.trees import snapshot
+from tests.trees import snapshot
 from tests.restore.conftest import CAPACITY
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "disaster-recovery.md"

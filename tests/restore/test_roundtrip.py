@@ -9,7 +9,7 @@ import pytest
 
 from backups.context import JobContext
 from backups.restore import restore_set
-from tests.backups.trees import make_awkward_tree, make_very_long_path, snapshot
+from tests.trees import make_awkward_tree, make_very_long_path, snapshot
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (devices, owners)")
 

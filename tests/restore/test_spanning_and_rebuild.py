@@ -15,7 +15,7 @@ from backups.context import JobContext
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
 from backups.restore import restore_set
 from backups.verify import verify_set
-from tests.backups.trees import sha256_file
+from tests.trees import sha256_file
 from tests.restore.conftest import CAPACITY
 
 SET_FIELDS = ("pk", "job__name", "job__sources", "level", "status", "started_at", "files", "bytes",

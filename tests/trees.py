@@ -1,5 +1,6 @@
-"""Source trees for the backup tests, and a property-by-property snapshot to compare a
-tree with what GNU tar extracted. Run as root (device nodes, chown, trusted.* xattrs)."""
+"""Trees of awkward files for the format, backup and restore tests, and a property-by-
+property snapshot to compare a tree with what GNU tar (or a restore) made of it. Run as root
+(device nodes, chown, trusted.* xattrs)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def make_awkward_tree(root: bytes) -> None:
     write(j(b"plain.txt"), b"hello tape\n")
     write(j(b"empty"), b"")
     write(j(b"large.bin"), os.urandom(3 * 1024 * 1024 + 123))  # many 64 KiB records
+    write(j(b"big.bin"), os.urandom(700_000))  # a few 256 KiB records
     write(j(NON_UTF8), b"latin-1 name\n")
     os.mkdir(j(b"\xff\xfedir"))
     write(j(b"\xff\xfedir", b"inside"), b"in a non-UTF-8 directory\n")
@@ -38,6 +40,8 @@ def make_awkward_tree(root: bytes) -> None:
     os.chmod(j(b"sticky"), 0o1777)
     write(j(b"nobody"), b"owned by nobody\n")
     os.chown(j(b"nobody"), 65534, 65534)
+    write(j(b"owned"), b"owned by uid 1000\n")
+    os.chown(j(b"owned"), 1000, 1000)
     write(j(b"bigids"), b"ids beyond ustar\n")
     os.chown(j(b"bigids"), 3_000_000, 4_000_000)
     write(j(b"hard1"), b"one inode, three names\n")
@@ -52,7 +56,7 @@ def make_awkward_tree(root: bytes) -> None:
     _make_sparse(j(b"sparse.img"))
     write(j(b"xattrs"), b"x\n")
     for name, value in ((b"user.comment", b"hi"), (b"trusted.t", b"\x00\x01binary"),
-                        (b"security.s", b"sec")):
+                        (b"security.s", b"sec"), (b"user.has=equals", b"v")):
         os.setxattr(j(b"xattrs"), name, value)
     # POSIX ACLs, set as the kernel's xattr bytes (what `setfacl -m u:nobody:r--,g:nogroup:rw-`
     # and `setfacl -d -m u:nobody:rwx` write), so the tests need no acl package.
