@@ -27,7 +27,8 @@ def script_run(*, command: str, env: dict[str, str], timeout: int, context: JobC
         os.killpg(proc.pid, signal.SIGKILL)  # the shell and everything it started
         output, _ = proc.communicate()
         _log_output(context, what, output)
-        raise JobError(f"The {what} did not finish within {timeout} seconds and was killed.")
+        raise JobError(
+            f"The {what} did not finish within {timeout} seconds and was killed.") from None
     _log_output(context, what, output)
     return proc.returncode
 

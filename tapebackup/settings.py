@@ -73,7 +73,8 @@ def _databases() -> dict:
     try:
         db = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))
     except ValueError as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL I understand: {exc}")
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a database URL I understand: {exc}") from None
     if db["ENGINE"] == "django.db.backends.sqlite3":
         # The web process and a qcluster share the file: WAL lets readers and one writer work
         # at once, IMMEDIATE makes write transactions wait for the lock instead of failing

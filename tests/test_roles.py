@@ -18,7 +18,7 @@ def test_viewer_sees_but_cannot_change_anything(client, vic, inventory_library, 
     change = reverse("admin:tapes_tape_change", args=[tape.pk])
     assert client.post(change, {"status": "damaged"}).status_code == 403
     assert client.get(reverse("admin:tapes_mediapool_add")).status_code == 403
-    response = client.post(reverse("admin:tapes_tape_changelist"),
+    client.post(reverse("admin:tapes_tape_changelist"),
                            {"action": "mark_damaged", "_selected_action": [tape.pk]})
     tape.refresh_from_db()
     assert tape.status == Tape.Status.NEW

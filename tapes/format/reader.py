@@ -71,7 +71,8 @@ class _Records:
         except EndOfData:
             return False
         except WrongRecordSize:
-            raise FormatError("A record is larger than any record size this reader supports.")
+            raise FormatError(
+                "A record is larger than any record size this reader supports.") from None
         if not record:
             return False
         if len(record) % BLOCK:

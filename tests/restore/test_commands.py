@@ -83,7 +83,7 @@ def test_scheduling_entry_points(one_set, drive, tmp_path):
     summary = restore_run(context=JobContext(), drive_id=drive.pk, job="home",
                           paths=[str(source / "a.txt")], target=str(tmp_path / "out"),
                           mode="safe", on_existing="skip", media_type="LTO-8")
-    assert summary.startswith(f"Restored 1 of 1 entries") and f"set {backup_set.pk}" in summary
+    assert summary.startswith("Restored 1 of 1 entries") and f"set {backup_set.pk}" in summary
     assert (tmp_path / "out" / str(source).lstrip("/") / "a.txt").read_text() == "a\n"
     assert "OK" in verify_run(context=JobContext(), drive_id=drive.pk, set_id=backup_set.pk,
                               level="data")

@@ -5,7 +5,6 @@ one default cluster with the shipped poll of 1 s. Run it explicitly:
 from __future__ import annotations
 
 import statistics
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone

@@ -18,7 +18,8 @@ def size(text: str) -> int:
     try:
         value = int(float(number) * factor)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size (write e.g. 800M or 2G).")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (write e.g. 800M or 2G).") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (write e.g. 800M or 2G).")
     return value
