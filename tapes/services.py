@@ -16,6 +16,23 @@ class InventoryError(Exception):
     """An inventory operation that cannot be done; ``str()`` is one operator sentence."""
 
 
+def tape_get(barcode: str) -> Tape:
+    """The tape with this barcode, or one sentence saying there is none."""
+    tape = Tape.objects.select_related("media_type", "library", "slot", "drive").filter(
+        barcode=barcode).first()
+    if tape is None:
+        raise InventoryError(f"There is no tape with barcode {barcode!r} in the inventory.")
+    return tape
+
+
+def library_get(name: str) -> Library:
+    """The library of this name, or one sentence saying there is none."""
+    library = Library.objects.filter(name=name).first()
+    if library is None:
+        raise InventoryError(f"There is no library named {name!r}.")
+    return library
+
+
 def media_type_for_barcode(barcode: str) -> MediaType:
     """The media type a barcode names by its two-character suffix."""
     try:

@@ -12,8 +12,7 @@ from backups.management.commands.restore import PrintingContext
 from backups.models import BackupSet
 from backups.verify import LEVELS, QUICK, verify_set, verify_tape
 from tapes.media import resolve_drive
-from tapes.models import Tape
-from tapes.services import InventoryError
+from tapes.services import InventoryError, tape_get
 
 
 class Command(BaseCommand):
@@ -38,9 +37,7 @@ class Command(BaseCommand):
                 report = verify_set(backup_set=backup_set, level=level, drive=drive_obj,
                                     context=context)
             else:
-                tape_obj = Tape.objects.filter(barcode=tape).first()
-                if tape_obj is None:
-                    raise CommandError(f"There is no tape with barcode {tape!r} in the inventory.")
+                tape_obj = tape_get(tape)
                 report = verify_tape(tape=tape_obj, level=level, drive=drive_obj, context=context)
         except (JobError, InventoryError) as exc:
             raise CommandError(str(exc)) from None

@@ -2,15 +2,9 @@
 
 from tapes.management.commands._base import SubcommandCommand
 from tapes.media import library_import, library_inventory
-from tapes.models import Library
-from tapes.services import InventoryError
+from tapes.services import library_get
 
 
-def get_library(name: str) -> Library:
-    library = Library.objects.filter(name=name).first()
-    if library is None:
-        raise InventoryError(f"There is no library named {name!r}.")
-    return library
 
 
 class Command(SubcommandCommand):
@@ -24,7 +18,7 @@ class Command(SubcommandCommand):
     arguments_import = arguments_inventory
 
     def handle_inventory(self, *, name, **_):
-        report = library_inventory(library=get_library(name))
+        report = library_inventory(library=library_get(name))
         self.stdout.write(f"Inventory of {name}: {report.summary()}.")
         for label, barcodes in (("New", report.appeared), ("Moved", report.moved),
                                 ("Gone", report.left)):
@@ -34,6 +28,6 @@ class Command(SubcommandCommand):
             self.stderr.write(f"  Problem: {problem}")
 
     def handle_import(self, *, name, **_):
-        imported = library_import(library=get_library(name))
+        imported = library_import(library=library_get(name))
         self.stdout.write(f"Imported {len(imported)} tape(s)" +
                           (f": {', '.join(imported)}." if imported else "."))

@@ -8,7 +8,7 @@ from tapes.offsite import (
     offsite_report, picklist_arrive, picklist_create, picklist_export, picklist_get,
     picklist_import, picklist_ship, picklist_text, vault_get,
 )
-from tapes.services import InventoryError
+from tapes.services import InventoryError, tape_get
 
 
 class Command(SubcommandCommand):
@@ -123,10 +123,7 @@ class Command(SubcommandCommand):
                           f"{', '.join(r['barcode'] for r in report.unverified) or 'none'}")
 
     def _tape(self, barcode: str) -> Tape:
-        tape = Tape.objects.filter(barcode=barcode).first()
-        if tape is None:
-            raise InventoryError(f"There is no tape with barcode {barcode!r} in the inventory.")
-        return tape
+        return tape_get(barcode)
 
     def _named(self, model, name, what):
         if not name:

@@ -8,15 +8,9 @@ from tapes.media import (
     tape_label_in_library, tape_load, tape_unload,
 )
 from tapes.models import Library, MediaPool, Tape
-from tapes.services import InventoryError
+from tapes.services import InventoryError, tape_get
 
 
-def get_tape(barcode: str) -> Tape:
-    tape = Tape.objects.select_related("media_type", "library", "slot", "drive").filter(
-        barcode=barcode).first()
-    if tape is None:
-        raise InventoryError(f"There is no tape with barcode {barcode!r} in the inventory.")
-    return tape
 
 
 def tape_row(tape: Tape) -> dict:
@@ -48,7 +42,7 @@ class Command(SubcommandCommand):
         parser.add_argument("--no-input", action="store_true", help="do not ask to confirm")
 
     def handle_erase(self, *, barcodes, no_input, **_):
-        tapes = [get_tape(b) for b in barcodes]
+        tapes = [tape_get(b) for b in barcodes]
         if not no_input:
             answer = input(f"Erase {', '.join(barcodes)}? Everything on them is lost. [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
@@ -120,7 +114,7 @@ class Command(SubcommandCommand):
         if all_new == bool(barcodes):
             raise InventoryError("Name the tapes to label, or use --all-new --library NAME.")
         if barcodes:
-            return [get_tape(b) for b in barcodes]
+            return [tape_get(b) for b in barcodes]
         lib = Library.objects.filter(name=library).first() if library else None
         if lib is None:
             raise InventoryError("--all-new needs --library NAME of an existing library.")
@@ -128,7 +122,7 @@ class Command(SubcommandCommand):
                     .exclude(Q(media_type__kind="cleaning")).order_by("barcode"))
 
     def handle_load(self, *, barcode, drive, **_):
-        tape = get_tape(barcode)
+        tape = tape_get(barcode)
         target = resolve_drive(drive) if drive else free_drive_for(tape)
         tape_load(tape=tape, drive=target, reason="loaded by operator")
         self.stdout.write(f"Loaded {barcode} into {target}.")
@@ -149,5 +143,5 @@ class Command(SubcommandCommand):
 
     def handle_export(self, *, barcodes, **_):
         for barcode in barcodes:
-            slot = tape_export(tape=get_tape(barcode))
+            slot = tape_export(tape=tape_get(barcode))
             self.stdout.write(f"{barcode} is in mail slot {slot}.")
