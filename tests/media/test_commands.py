@@ -31,7 +31,6 @@ def test_vtl_create_makes_the_library_on_disk_and_in_the_inventory(vtl_root, db)
 
 
 @pytest.mark.parametrize("args,message", [
-    (("vtl", "create", "x", "--capacity", "lots"), "is not a size"),
     (("vtl", "create", "x", "--tapes", "30", "--slots", "24"), "do not fit"),
     (("vtl", "create", "x", "--media", "LTO-99"), "no data media type named 'LTO-99'"),
     (("vtl", "status", "nope"), "no virtual library named 'nope'"),
@@ -42,10 +41,9 @@ def test_vtl_create_makes_the_library_on_disk_and_in_the_inventory(vtl_root, db)
     (("library", "inventory", "nowhere"), "no library named 'nowhere'"),
 ])
 def test_bad_input_gets_one_sentence(vlib, args, message):
-    with pytest.raises((CommandError, SystemExit)) as info:
+    with pytest.raises(CommandError) as info:
         call_command(*args)
-    if isinstance(info.value, CommandError):
-        assert message in str(info.value)
+    assert message in str(info.value)
 
 
 def test_bad_size_is_reported_by_argparse(vlib, capsys):
