@@ -5,10 +5,10 @@ The engine hands rows over as tuples in ``COLUMNS`` order while it writes; every
 ``batch_rows`` rows (and at every segment end) one short transaction commits them, so
 memory is bounded and no transaction is open while the tape moves. For the engine
 (``background=True``) on PostgreSQL, outside a caller's transaction, the batches are loaded
-by a thread of the loader with its own database connection (``_CopyThread``), so the
-server's work (index and foreign-key maintenance: most of the cost) overlaps tape writing;
-``finish()`` waits until every row is committed. The index spool keeps a segment's rows, encoded, on disk until its index tape
-file is written.
+by threads of the loader, each with its own database connection (``_CopyThreads``,
+``TAPEBACKUP_CATALOG_CONNECTIONS`` of them), so the server's work (index maintenance: most
+of the cost) overlaps tape writing; ``finish()`` waits until every row is committed. The
+index spool keeps a segment's rows, encoded, on disk until its index tape file is written.
 
 (The backup engine's module; ``backups/catalog.py`` is shared with the restore side, so
 the loader lives here under its own name.)
@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import connection, connections, transaction
 
 from backups.models import CatalogEntry
@@ -103,7 +104,7 @@ class CatalogLoader:
         self.loaded = 0
         self.seconds = 0.0
         self.wait_seconds = 0.0
-        self._thread: _CopyThread | None = None
+        self._thread: _CopyThreads | None = None
 
     def add(self, values: tuple) -> bool:
         """Queue a row; True when the batch is full and should be flushed."""
@@ -122,8 +123,7 @@ class CatalogLoader:
         count = len(rows)
         if self._background:
             if self._thread is None:
-                self._thread = _CopyThread()
-                self._thread.start()
+                self._thread = _CopyThreads(settings.TAPEBACKUP_CATALOG_CONNECTIONS)
             self.wait_seconds += self._thread.submit(rows)
             return
         started = time.perf_counter()
@@ -139,7 +139,7 @@ class CatalogLoader:
         """Flush, and return once every row added is committed; raises the loader
         thread's error (the rows are then not all in the catalog)."""
         self.flush()
-        thread = self._thread
+        thread, self._thread = self._thread, None
         if thread is not None:
             self.wait_seconds += thread.drain()
             self.loaded, self.seconds = thread.loaded, thread.seconds
@@ -153,27 +153,35 @@ class CatalogLoader:
             self.loaded, self.seconds = thread.loaded, thread.seconds
 
 
-class _CopyThread(threading.Thread):
-    """Loads COPY batches on its own connection, one transaction each, in order.
+class _CopyThreads:
+    """Loads COPY batches on ``count`` connections of their own, one transaction each.
 
-    At most one batch waits while another loads, so memory stays at about three batches
-    (this one, the waiting one, the one being built). The session keeps
-    ``synchronous_commit`` on: with it off each batch's commit would return before its WAL
-    is on disk; the set's "complete" commit (another session, synchronous) would still
-    flush that WAL first, but it saves one fsync per 50,000 rows — nothing measurable — for
-    a durability argument that a later change (a replica, a commit outside ``finish``)
-    could silently break."""
+    Index maintenance on the server is most of a row's cost and one connection is one
+    server process, so two connections load about 1.6× as fast on two cores
+    (docs/benchmarks.md); batches are independent rows, so their order does not matter.
+    At most ``count`` batches wait while others load, so memory stays at about
+    2 × ``count`` + 1 batches. Each session keeps ``synchronous_commit`` on: with it off a
+    batch's commit would return before its WAL is on disk; the set's "complete" commit
+    (another session, synchronous) would still flush that WAL first, but it saves one fsync
+    per batch — nothing measurable — for a durability argument that a later change (a
+    replica, a commit outside ``finish``) could silently break."""
 
-    def __init__(self):
-        super().__init__(name="catalog-copy", daemon=True)
-        self._todo: queue.Queue = queue.Queue(maxsize=1)
+    def __init__(self, count: int):
+        self._todo: queue.Queue = queue.Queue(maxsize=count)
         self._stopping = False
+        self._lock = threading.Lock()
         self.error: BaseException | None = None
         self.loaded = 0
-        self.seconds = 0.0
+        self.seconds = 0.0  # wall time while at least one batch was loading
+        self._busy = 0
+        self._busy_since = 0.0
+        self._threads = [threading.Thread(target=self._run, name=f"catalog-copy-{n}", daemon=True)
+                         for n in range(count)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, lines: list[str]) -> float:
-        """Queue a batch (waiting while one is already queued); the seconds waited."""
+        """Queue a batch (waiting while the queue is full); the seconds waited."""
         self._raise()
         started = time.perf_counter()
         while True:
@@ -187,48 +195,64 @@ class _CopyThread(threading.Thread):
     def drain(self) -> float:
         """Wait until every queued batch is committed; the seconds waited."""
         started = time.perf_counter()
-        self._put_end()
-        self.join()
+        self._end()
         self._raise()
         return time.perf_counter() - started
 
     def stop(self) -> None:
         self._stopping = True
-        while True:  # drop what is queued, so the thread sees the end at once
+        while True:  # drop what is queued, so the threads see the end at once
             try:
                 self._todo.get_nowait()
             except queue.Empty:
                 break
-        self._put_end()
-        self.join()
+        self._end()
 
-    def _put_end(self) -> None:
-        while self.is_alive():
-            try:
-                self._todo.put(None, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+    def _end(self) -> None:
+        for thread in self._threads:
+            while thread.is_alive():
+                try:
+                    self._todo.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+        for thread in self._threads:
+            thread.join()
 
     def _raise(self) -> None:
         if self.error is not None:
             raise self.error
 
-    def run(self) -> None:
+    def _run(self) -> None:
         db = connections[connection.alias]  # this thread's own connection
         try:
             while (lines := self._todo.get()) is not None:
-                if self._stopping:
+                if self._stopping or self.error is not None:
                     continue
-                started, count = time.perf_counter(), len(lines)
-                with transaction.atomic(using=db.alias):
-                    _copy_lines(db, lines)
-                self.loaded += count
-                self.seconds += time.perf_counter() - started
+                count = len(lines)
+                self._started()
+                try:
+                    with transaction.atomic(using=db.alias):
+                        _copy_lines(db, lines)
+                finally:
+                    self._finished(count)
         except BaseException as exc:  # handed to the writer at its next submit or drain
             self.error = exc
         finally:
             db.close()
+
+    def _started(self) -> None:
+        with self._lock:
+            if not self._busy:
+                self._busy_since = time.perf_counter()
+            self._busy += 1
+
+    def _finished(self, count: int) -> None:
+        with self._lock:
+            self._busy -= 1
+            self.loaded += count
+            if not self._busy:
+                self.seconds += time.perf_counter() - self._busy_since
 
 
 def _copy_line(row: tuple) -> str:

@@ -3,9 +3,9 @@ and rebuild the catalog from tapes alone.
 
 ``catalog_find`` matches a glob (``*.conf``, ``/srv/*/etc/*``) or a substring. A pattern
 without ``/`` matches file *names*, one with ``/`` whole paths. Substrings compile to
-``LIKE '%…%'`` (on PostgreSQL the trigram index ``catalog_path_trgm`` asked for in
-``backups/NEEDS.md`` serves it), globs to SQLite ``GLOB`` / PostgreSQL ``~`` with their
-longest literal run as an extra ``LIKE`` the trigram index can use.
+``LIKE '%…%'``, globs to SQLite ``GLOB`` / PostgreSQL ``~`` with their longest literal run
+as an extra ``LIKE``; on PostgreSQL a name's literal is also looked for in the path, so
+that the optional trigram index on paths (``backups.search_index``) serves every search.
 
 ``catalog_browse`` lists one directory with the index ``catalog_set_parent_name``
 (equality on ``parent_key``), and counts and sizes the subdirectories in one grouped query
@@ -25,7 +25,6 @@ Rows are inserted in batches in short transactions, never across tape I/O.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import re
 from dataclasses import dataclass, field
 
@@ -110,9 +109,12 @@ def catalog_find(pattern: str, *, job: BackupJob | str | None = None,
 
 def _match(rows, pattern: str):
     column = "path" if "/" in pattern else "name"
-    if not _GLOB_CHARS.search(pattern):
+    glob = _GLOB_CHARS.search(pattern)
+    literal = max(re.split(r"[*?]|\[[^\]]*\]", pattern), key=len) if glob else pattern
+    if column == "name" and len(literal) >= 3 and connection.vendor == "postgresql":
+        rows = rows.filter(path__contains=literal)  # what the trigram index can serve
+    if not glob:
         return rows.filter(**{f"{column}__contains": pattern})
-    literal = max(re.split(r"[*?]|\[[^\]]*\]", pattern), key=len)
     if len(literal) >= 3:
         rows = rows.filter(**{f"{column}__contains": literal})  # the indexable part
     table = CatalogEntry._meta.db_table
@@ -122,9 +124,27 @@ def _match(rows, pattern: str):
 
 
 def _glob_regex(pattern: str) -> str:
-    """fnmatch's translation, in the POSIX-ish dialect PostgreSQL's ``~`` understands."""
-    regex = fnmatch.translate(pattern)  # '(?s:…)\\Z'
-    return "^" + regex[len("(?s:"):-len(")\\Z")] + "$"
+    """The glob as an anchored regular expression in the dialect PostgreSQL's ``~``
+    understands (fnmatch's translation uses atomic groups, which it does not): ``*`` any
+    characters, ``/`` included, as SQLite's GLOB; ``?`` one; ``[…]`` a class, ``[!…]`` its
+    complement."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[" and (end := pattern.find("]", i + (pattern[i:i + 1] in ("!", "^")) + 1)) > 0:
+            body = pattern[i:end]
+            i = end + 1
+            negate = body[:1] in ("!", "^")
+            body = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+        else:
+            out.append(re.escape(c))
+    return "^" + "".join(out) + "$"
 
 
 def _version(entry: CatalogEntry) -> dict:

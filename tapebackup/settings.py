@@ -204,6 +204,9 @@ TAPEBACKUP_CLUSTER_STALE_SECONDS = env_int("TAPEBACKUP_CLUSTER_STALE_SECONDS", 1
 TAPEBACKUP_LOG_MAX_BYTES = env_int("TAPEBACKUP_LOG_MAX_BYTES", 64 * 1024, minimum=1024)
 TAPEBACKUP_MEDIA_DEADLINE_SECONDS = env_int(
     "TAPEBACKUP_MEDIA_DEADLINE_SECONDS", 24 * 3600, minimum=60)
+# Database connections loading a backup's catalog rows in parallel (PostgreSQL; COPY):
+# index maintenance on the server is most of a row's cost, one connection one process.
+TAPEBACKUP_CATALOG_CONNECTIONS = env_int("TAPEBACKUP_CATALOG_CONNECTIONS", 2, minimum=1)
 # How often a backup that waits for its next tape mid-set looks for one.
 TAPEBACKUP_MEDIA_POLL_SECONDS = env_int("TAPEBACKUP_MEDIA_POLL_SECONDS", 10, minimum=1)
 

@@ -93,11 +93,14 @@ def _load(loader: CatalogLoader, segment, count: int, *, bad_mode: bool = False)
 
 
 @postgresql
+@pytest.mark.parametrize("connections", [1, 3])
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_thread_commits_every_row_before_finish_returns(segment):
+def test_threads_commit_every_row_before_finish_returns(segment, connections, settings):
+    settings.TAPEBACKUP_CATALOG_CONNECTIONS = connections
     loader = CatalogLoader(batch_rows=700, background=True)
     try:
         _load(loader, segment, 5000)
+        assert len(loader._thread._threads) == connections
         loader.finish()
     finally:
         loader.close()

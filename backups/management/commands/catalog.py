@@ -1,5 +1,6 @@
 """``catalog find PATTERN [--job NAME] [--json]`` · ``catalog browse --set ID [PATH]`` ·
-``catalog rebuild (--tape BARCODE... | --library NAME)`` (DESIGN §9)."""
+``catalog rebuild (--tape BARCODE... | --library NAME)`` (DESIGN §9) ·
+``catalog search-index [on|off]`` (the optional trigram index, ``backups.search_index``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from backups.catalog_search import catalog_browse, catalog_find, catalog_rebuild
 from backups.errors import JobError
 from backups.management.commands.restore import PrintingContext
 from backups.models import BackupSet
+from backups.search_index import search_index_disable, search_index_enable, search_index_enabled
 from tapes.management.commands._base import SubcommandCommand
 from tapes.media import resolve_drive
 from tapes.models import Library, Tape
@@ -21,7 +23,9 @@ class Command(SubcommandCommand):
     operator_errors = (*SubcommandCommand.operator_errors, JobError)
     subcommands = {"find": "find files across jobs and sets",
                    "browse": "list one directory of a set",
-                   "rebuild": "recreate the catalog from the index files on tapes"}
+                   "rebuild": "recreate the catalog from the index files on tapes",
+                   "search-index": "show, build or drop the trigram index for find "
+                                   "(PostgreSQL)"}
 
     def arguments_find(self, parser):
         parser.add_argument("pattern", help="a glob (*.conf, /srv/*/x) or a substring")
@@ -40,6 +44,10 @@ class Command(SubcommandCommand):
         which.add_argument("--library")
         parser.add_argument("--drive", help="LIBRARY:INDEX of the drive to read with")
         parser.add_argument("--json", action="store_true")
+
+    def arguments_search_index(self, parser):
+        parser.add_argument("state", nargs="?", choices=("on", "off"),
+                            help="on: build it (concurrently); off: drop it; none: show it")
 
     def handle_find(self, *, pattern, job, limit, json, **options):
         versions = catalog_find(pattern, job=job, limit=limit)
@@ -89,3 +97,18 @@ class Command(SubcommandCommand):
         for problem in report.problems:
             self.stderr.write(f"warning: {problem}")
         self.stdout.write(report.summary())
+
+    def handle_search_index(self, *, state, **options):
+        if state == "on":
+            built = search_index_enable()
+            self.stdout.write("Built the catalog's search index." if built
+                              else "The catalog's search index is already on.")
+        elif state == "off":
+            dropped = search_index_disable()
+            self.stdout.write("Dropped the catalog's search index." if dropped
+                              else "The catalog's search index is already off.")
+        else:
+            on = search_index_enabled()
+            self.stdout.write("The catalog's search index is " + (
+                "on: find uses it; loading the catalog costs about twice as much." if on else
+                "off: find scans the catalog; `catalog search-index on` builds it."))

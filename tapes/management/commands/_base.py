@@ -24,13 +24,18 @@ class SubcommandCommand(BaseCommand):
                                     metavar="{" + ",".join(self.subcommands) + "}")
         for name, help_text in self.subcommands.items():
             child = sub.add_parser(name, help=help_text)
-            getattr(self, f"arguments_{name}", lambda p: None)(child)
+            getattr(self, f"arguments_{_method(name)}", lambda p: None)(child)
 
     def handle(self, *args, subcommand: str, **options):
         try:
-            return getattr(self, f"handle_{subcommand}")(**options)
+            return getattr(self, f"handle_{_method(subcommand)}")(**options)
         except self.operator_errors as exc:
             raise CommandError(str(exc)) from None
 
     def print_json(self, data) -> None:
         self.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=self.json_sort_keys))
+
+
+def _method(subcommand: str) -> str:
+    """``search-index`` is handled by ``handle_search_index``."""
+    return subcommand.replace("-", "_")
