@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from backups.paths import path_bytes, path_key
+from backups.paths import path_bytes, path_key, split_path
 from tapes.models import MediaPool, MediaSet, RetentionPolicy, Tape
 
 
@@ -188,7 +188,7 @@ class BackupSegment(models.Model):
 
 
 class CatalogQuerySet(models.QuerySet):
-    """The two catalog queries the indexes exist for; both compare key, then text."""
+    """The two catalog queries its index exists for; both compare keys, then text."""
 
     def in_directory(self, backup_set, parent: str) -> CatalogQuerySet:
         """One directory's entries, by name (index ``catalog_set_parent_name``)."""
@@ -197,8 +197,11 @@ class CatalogQuerySet(models.QuerySet):
         ).order_by("name")
 
     def at_path(self, backup_set, path: str) -> CatalogQuerySet:
-        """The entry stored at ``path`` (index ``catalog_set_path``)."""
-        return self.filter(backup_set=backup_set, path_key=path_key(path), path=path)
+        """The entry stored at ``path``: its directory's and its name's (index
+        ``catalog_set_parent_name``, equality on every column of it)."""
+        parent, name = split_path(path)
+        return self.filter(backup_set=backup_set, parent_key=path_key(parent), name=name,
+                           path=path)
 
 
 class CatalogEntry(models.Model):
@@ -255,11 +258,12 @@ class CatalogEntry(models.Model):
         verbose_name = "catalog entry"
         verbose_name_plural = "catalog"
         indexes = [
-            # Restore browsing: "the entries of directory D in set S, by name".
+            # Restore browsing: "the entries of directory D in set S, by name"; and restore
+            # and verify: "the entry at path P in set S" (P's directory and name). A second
+            # index on (set, path_key) made loading the catalog a third slower
+            # (docs/benchmarks.md); ``path_key`` stays for lookups of a path in every set.
             models.Index(fields=["backup_set", "parent_key", "name"],
                          name="catalog_set_parent_name"),
-            # Restore and verify: "the entry at path P in set S".
-            models.Index(fields=["backup_set", "path_key"], name="catalog_set_path"),
         ]
 
     def __str__(self) -> str:
