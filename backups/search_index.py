@@ -7,7 +7,7 @@ PostgreSQL about 200 ms per million rows, in parallel); a GIN ``gin_trgm_ops`` i
 substring of its path, and ``catalog_find`` adds that condition).
 
 It is off by default because every catalog row then costs the server a trigram
-extraction: loading runs at about half the speed (docs/benchmarks.md), and a backup of
+extraction: loading runs at about a third of the speed (docs/benchmarks.md), and a backup of
 many small files waits for its catalog. An installation that searches large catalogs
 often turns it on with ``manage.py catalog search-index on`` (built with ``CREATE INDEX
 CONCURRENTLY``: backups and restores go on meanwhile) and off again with ``off``.

@@ -110,5 +110,5 @@ class Command(SubcommandCommand):
         else:
             on = search_index_enabled()
             self.stdout.write("The catalog's search index is " + (
-                "on: find uses it; loading the catalog costs about twice as much." if on else
+                "on: find uses it; loading the catalog takes about three times as long." if on else
                 "off: find scans the catalog; `catalog search-index on` builds it."))
