@@ -145,11 +145,15 @@ def _rows_of(backup_set: BackupSet, segments: list[BackupSegment]) -> list[Wante
 
 
 def _quick(session: TapeSession, backup_set: BackupSet, segments, report: VerifyReport) -> None:
-    """Each segment's index against the catalog rows whose header is in that segment."""
-    catalog = {}
-    for row in restore_plan(backup_set=backup_set):
-        catalog[(row.segment, row.record, row.offset)] = row
-    checked = set()
+    """Each segment's index against the catalog rows whose header is in that segment.
+
+    Both are in tape order, so they are compared as two sorted streams (the catalog's
+    sorted by the database), and memory stays flat whatever the size of the set; only
+    members that span tapes, which a later segment's index may list, are looked up by
+    place."""
+    spanning = {(r[0], r[1], r[2]): r[3:] for r in (
+        CatalogEntry.objects.filter(backup_set=backup_set, volumes__gt=1)
+        .values_list("segment__sequence", "record", "offset", "path", "checksum", "size"))}
     for segment in segments:
         try:
             handle = session.load(segment.tape)
@@ -163,17 +167,12 @@ def _quick(session: TapeSession, backup_set: BackupSet, segments, report: Verify
             handle.locate(segment.index_file, 0)
             record, rows = read_index(handle)
             _check_record(record, backup_set, segment, report)
-            for row in rows:
-                _check_row(row, segment, catalog, checked, report)
+            _compare(rows, segment, spanning, report)
         except (FormatError, TapeError) as exc:
             report.error(f"The index of set {backup_set.pk} part {segment.sequence + 1} on "
                          f"{segment.tape.barcode} could not be read: {exc}")
             if isinstance(exc, MediaError):
                 session.read_error(segment.tape, str(exc))
-    verified = {s.sequence for s in segments}
-    for key, row in catalog.items():
-        if key not in checked and key[0] in verified and row.volumes <= 1:
-            report.error(f"{row.path} is in the catalog but in no index on tape.")
 
 
 def _check_record(record: dict, backup_set: BackupSet, segment: BackupSegment, report) -> None:
@@ -186,19 +185,53 @@ def _check_record(record: dict, backup_set: BackupSet, segment: BackupSegment, r
                      f"part {segment.sequence + 1} in file {segment.data_file}.")
 
 
-def _check_row(row: dict, segment, catalog: dict, checked: set, report: VerifyReport) -> None:
-    key = (row.get("volume", segment.sequence), row.get("record"), row.get("offset"))
-    path = catalog_path(row["path"])
-    report.members += 1
-    ours = catalog.get(key)
-    if ours is None or ours.path != path:
-        report.error(f"{path} is in the index on {segment.tape.barcode} but not in the catalog "
-                     f"at that place.")
+def _compare(rows, segment: BackupSegment, spanning: dict, report: VerifyReport) -> None:
+    """Merge the index's rows with the segment's catalog rows, both by (record, offset)."""
+    barcode = segment.tape.barcode
+    catalog = (CatalogEntry.objects.filter(segment=segment).order_by("record", "offset")
+               .values_list("record", "offset", "path", "checksum", "size", "volumes")
+               .iterator(chunk_size=5000))
+    ours = next(catalog, None)
+    last = (-1, -1)
+    for row in rows:
+        report.members += 1
+        path = catalog_path(row["path"])
+        volume, place = row.get("volume", segment.sequence), (row.get("record"), row.get("offset"))
+        if volume != segment.sequence:  # the rest of a member that began on an earlier tape
+            _check_row(path, row, spanning.get((volume, *place)), barcode, report)
+            continue
+        if not (isinstance(place[0], int) and isinstance(place[1], int)) or place <= last:
+            report.error(f"The index on {barcode} is not in tape order at {path}; the rest of "
+                         "it was not compared.")
+            return
+        last = place
+        while ours is not None and ours[:2] < place:
+            _not_indexed(ours, report)
+            ours = next(catalog, None)
+        if ours is not None and ours[:2] == place:
+            _check_row(path, row, ours[2:5], barcode, report)
+            ours = next(catalog, None)
+        else:
+            _check_row(path, row, None, barcode, report)
+    while ours is not None:
+        _not_indexed(ours, report)
+        ours = next(catalog, None)
+
+
+def _check_row(path: str, row: dict, ours: tuple | None, barcode: str, report) -> None:
+    """``ours``: the catalog's (path, checksum, size) at the row's place, if any."""
+    if ours is None or ours[0] != path:
+        report.error(f"{path} is in the index on {barcode} but not in the catalog at that "
+                     "place.")
         return
-    checked.add(key)
-    if (ours.checksum or None) != (row.get("checksum") or None) or ours.size != row.get("size"):
-        report.error(f"{path}: the index on {segment.tape.barcode} and the catalog disagree "
-                     "about its size or checksum.")
+    if (ours[1] or None) != (row.get("checksum") or None) or ours[2] != row.get("size"):
+        report.error(f"{path}: the index on {barcode} and the catalog disagree about its size "
+                     "or checksum.")
+
+
+def _not_indexed(ours: tuple, report: VerifyReport) -> None:
+    if ours[5] <= 1:  # a spanning member may be listed by the index of a later tape
+        report.error(f"{ours[2]} is in the catalog but in no index on tape.")
 
 
 # --- data ------------------------------------------------------------------------------------
