@@ -51,6 +51,7 @@ MAX_DEPTH = 512  # directory levels held open at once (each is one fd)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _PRIVILEGED_XATTRS = ("trusted.", "security.")
+_SMALL = 1 << 20  # members read whole before writing (``_write_data``)
 
 
 class Refused(Exception):
@@ -82,7 +83,10 @@ class ExtractReport:
 def clean_components(name: bytes) -> tuple[bytes, ...]:
     """The components of an archive name relative to the target; ``Refused`` for ``..``
     or a name that is the target itself."""
-    parts = tuple(p for p in name.split(b"/") if p and p != b".")
+    parts = name.split(b"/")
+    if b"" in parts or b"." in parts:
+        parts = [p for p in parts if p and p != b"."]
+    parts = tuple(parts)
     if b".." in parts:
         raise Refused(f"{_show(name)} contains '..'; it was not restored.")
     return parts
@@ -116,6 +120,7 @@ class Extractor:
         self.is_root = os.geteuid() == 0
         self.report = ExtractReport()
         self._stack: list[tuple[bytes, int]] = []  # open directories below the target
+        self._cwd: tuple[bytes, ...] | None = ()  # the names of _stack, when known
         # Hard-link sources created so far: cleaned path -> (dev, ino). ``link_sources``
         # (archive names, from the catalog) limits it to the members links point at.
         self._created: dict[tuple[bytes, ...], tuple[int, int]] = {}
@@ -157,6 +162,10 @@ class Extractor:
             return self._directory(entry, parent, parts)
         if kind in (EntryType.CHARDEV, EntryType.BLOCKDEV) and self.mode == SAFE:
             raise Refused(f"{_show(parts)} is a device node; safe mode does not create them.")
+        if kind is EntryType.REGULAR:
+            fd = self._create_new(parent, parts)
+            if fd is not None:
+                return self._fill(entry, data, parent, parts, fd, parts[-1])
         name = self._free_name(parent, parts)
         if name is None:
             self.report.skipped += 1
@@ -220,6 +229,8 @@ class Extractor:
 
     def _walk(self, parts: tuple[bytes, ...], *, create: bool) -> int:
         """An fd of the directory ``parts`` below the target, never through a symlink."""
+        if parts == self._cwd:  # members come in directory order: usually the last one
+            return self._stack[-1][1] if self._stack else self.root
         if len(parts) > MAX_DEPTH:
             raise Refused(f"{_show(parts)} is more than {MAX_DEPTH} directories deep.")
         common = 0
@@ -231,6 +242,7 @@ class Extractor:
         for i in range(common, len(parts)):
             fd = self._stack[-1][1] if self._stack else self.root
             self._stack.append((parts[i], self._open_dir(fd, parts[: i + 1], create)))
+        self._cwd = parts
         return self._stack[-1][1] if self._stack else self.root
 
     def _open_dir(self, parent: int, parts: tuple[bytes, ...], create: bool) -> int:
@@ -252,6 +264,7 @@ class Extractor:
 
     def _unwind(self, depth: int) -> None:
         while len(self._stack) > depth:
+            self._cwd = None
             os.close(self._stack.pop()[1])
 
     def _forget_below(self, parts: tuple[bytes, ...]) -> None:
@@ -290,11 +303,28 @@ class Extractor:
 
     # --- regular files and hard links -----------------------------------------------------
 
+    def _create_new(self, parent: int, parts: tuple[bytes, ...]) -> int | None:
+        """An fd of ``parts`` created now, or None if the name exists (then the operator's
+        choice decides). ``O_EXCL`` is the existence check: atomic, never through a link,
+        and the usual case (a new tree) costs no ``lstat``."""
+        self._forget_below(parts)
+        try:
+            return os.open(parts[-1], _NEW_FILE, 0o600, dir_fd=parent)
+        except FileExistsError:
+            return None
+
     def _regular(self, entry: Entry, data, parent: int, final: tuple[bytes, ...]):
         name = final[-1]
         direct = _lstat(parent, name) is None
         create_as = name if direct else _temp_name(parent, name)
         fd = os.open(create_as, _NEW_FILE, 0o600, dir_fd=parent)
+        return self._fill(entry, data, parent, final, fd, create_as)
+
+    def _fill(self, entry: Entry, data, parent: int, final: tuple[bytes, ...], fd: int,
+              create_as: bytes):
+        """Write the data into ``fd`` (``create_as``), then give it its name: ``final``
+        when it matches its checksum, ``NAME.corrupt`` when not."""
+        name = final[-1]
         try:
             good = self._write_data(fd, entry, data, final)
             if good:
@@ -310,7 +340,7 @@ class Extractor:
             self.report.corrupt.append(f"{_show(final)} does not match its checksum; the data read "
                                        f"was kept as {_show(corrupt)}.")
             return None
-        if not direct:
+        if create_as != name:
             os.rename(create_as, name, src_dir_fd=parent, dst_dir_fd=parent)
         self._remember(parent, final)
         self.report.files += 1
@@ -322,6 +352,10 @@ class Extractor:
         mismatch. Other read errors propagate after the partial file is removed by the caller."""
         if data is None:
             return True
+        if entry.sparse is None and entry.size <= _SMALL:
+            whole, good = data.read_unchecked()  # one chunk, one digest update
+            _write_all(fd, whole)
+            return good
         regions = list(entry.sparse) if entry.sparse is not None else None
         try:
             if regions is None:
@@ -387,13 +421,18 @@ class Extractor:
 
     def _metadata_fd(self, fd: int, entry: Entry, parts) -> None:
         """Owner, then mode (chown clears setuid), ACLs and xattrs, times last."""
-        if self._owners_wanted():
-            self._try(parts, "owner", os.fchown, fd, entry.uid, entry.gid)
-        os.fchmod(fd, self._mode(entry))
-        for name, value in self._xattrs(entry, parts):
-            self._try(parts, f"xattr {name}", os.setxattr, fd, name, value)
-        os.utime(fd, ns=(entry.atime_ns if entry.atime_ns is not None else entry.mtime_ns,
-                         entry.mtime_ns))
+        if self.mode == FAITHFUL or self.is_root:
+            try:
+                os.fchown(fd, entry.uid, entry.gid)
+            except OSError as exc:
+                self.report.warnings.append(f"{_show(parts)}: could not set owner ({exc.strerror}).")
+        mode = entry.mode & 0o7777
+        os.fchmod(fd, self._mode(entry) if mode & 0o6000 else mode)
+        if entry.xattrs or entry.acl_access or entry.acl_default:
+            for name, value in self._xattrs(entry, parts):
+                self._try(parts, f"xattr {name}", os.setxattr, fd, name, value)
+        mtime = entry.mtime_ns
+        os.utime(fd, ns=(mtime if entry.atime_ns is None else entry.atime_ns, mtime))
 
     def _metadata_by_name(self, parent: int, name: bytes, entry: Entry, *, symlink=False) -> None:
         """For members that cannot be opened (symlinks, FIFOs, devices): by name, no-follow."""
@@ -459,7 +498,10 @@ def _corrupt_name(parent: int, name: bytes) -> bytes:
 
 
 def _write_all(fd: int, chunk) -> None:
-    view = memoryview(chunk)
+    written = os.write(fd, chunk)
+    if written == len(chunk):
+        return
+    view = memoryview(chunk)[written:]
     while view:
         written = os.write(fd, view)
         view = view[written:]
