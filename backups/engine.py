@@ -13,7 +13,7 @@ Order of events, and why:
 3. The tape is allocated, loaded, its label verified (or a scratch tape labelled), and the
    drive positioned at end of data (after any partial file a crash left, closed first by a
    filemark).
-4. A reader thread walks and reads the source into a bounded queue; this thread writes
+4. A reader process walks and reads the source (``backups.source``); this process writes
    and checksums (``PaxWriter``), and hands catalog rows to the loader in batches (on
    PostgreSQL its thread commits them on a connection of its own while the tape moves).
    No transaction is open across tape I/O.
@@ -261,6 +261,7 @@ class _Run:
         finally:
             if reader is not None:
                 reader.stop()
+                self.stats.wait_seconds = reader.wait_seconds
             self.catalog.close()
             if self.spool is not None:
                 self.spool.close()
@@ -271,7 +272,7 @@ class _Run:
             self.stats.catalog_wait_seconds = self.catalog.wait_seconds
 
     def _stream(self, reader: SourceReader, writer: PaxWriter) -> None:
-        records = self._records(reader)
+        records = reader.records()
         for record in records:
             kind = record[0]
             if kind == "W":
@@ -279,6 +280,14 @@ class _Run:
                 continue
             if kind == "X":
                 raise JobError(f"Reading the source failed: {record[1]}") from record[1]
+            if kind == "P":  # the common case: headers and checksum made by the reader
+                member = record[1]
+                self._tick(member.entry.name)
+                info = writer.add_prepared(member)
+                if record[2]:
+                    self._warn(record[2])
+                self._stored(member.entry, info)
+                continue
             entry = record[1]
             self._tick(entry.name)
             if kind == "F":
@@ -296,20 +305,6 @@ class _Run:
             elif info.changed:
                 self._warn(f"{os.fsdecode(entry.name)}: its size changed while being read")
             self._stored(entry, info)
-
-    def _records(self, reader: SourceReader):
-        """Every record of the reader's queue, timing how long the writer waits for data."""
-        get = reader.queue.get
-        while True:
-            waited = time.perf_counter()
-            batch = get()
-            self.stats.wait_seconds += time.perf_counter() - waited
-            if batch is None:
-                return
-            if isinstance(batch, tuple):  # ("X", exc) sent on its own
-                yield batch
-                return
-            yield from batch
 
     def _stored(self, entry, info) -> None:
         segment = self.segments[info.volume]

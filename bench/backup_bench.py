@@ -104,7 +104,8 @@ def phase_engine(work: Path, source: Path, name: str) -> dict:
               "status": backup_set.status, "wait_seconds": stats.wait_seconds,
               "catalog_rows": stats.catalog_rows, "catalog_seconds": stats.catalog_seconds,
               "catalog_wait_seconds": stats.catalog_wait_seconds,
-              "cpu_seconds": _cpu_seconds(), "peak_rss_mib": _peak_rss_mib()}
+              "cpu_seconds": _cpu_seconds(), "reader_cpu_seconds": _cpu_seconds(children=True),
+              "peak_rss_mib": _peak_rss_mib()}
     _drop_rows(CatalogEntry.objects.filter(backup_set=backup_set))
     return result
 
@@ -147,8 +148,10 @@ def phase_catalog(work: Path, rows: int, name: str) -> dict:
     return result
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu_seconds(*, children: bool = False) -> float:
+    """This process's CPU time, or with ``children`` its children's (the engine's reader
+    process, waited for at the end of the run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -238,7 +241,8 @@ def run(args) -> None:
               f"  drive waited {engine['wait_seconds']:.2f} s"
               f"  catalog {engine['catalog_rows'] / max(engine['catalog_seconds'], 1e-9):,.0f} "
               f"rows/s (writer waited {engine['catalog_wait_seconds']:.2f} s)"
-              f"  CPU {engine['cpu_seconds']:.1f} s  peak RSS {engine['peak_rss_mib']:.0f} MiB")
+              f"  CPU {engine['cpu_seconds']:.1f} s + reader {engine['reader_cpu_seconds']:.1f} s"
+              f"  peak RSS {engine['peak_rss_mib']:.0f} MiB")
         print(f"  ratio (engine/tar speed): {tar['seconds'] / engine['seconds']:.2f}x")
     for rows in args.catalog_rows:
         cat = _sub(work, "catalog", str(rows), f"{tag}c{rows}")

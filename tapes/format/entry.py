@@ -66,6 +66,19 @@ class Entry:
     sparse: tuple[tuple[int, int], ...] | None = None
     inode_key: tuple[int, int] | None = None
 
+    def fields(self) -> tuple:
+        """The entry as a tuple of plain values (``Entry.from_fields`` reverses it): how
+        the engine's reader process sends one per member, cheaper to pickle than the
+        object."""
+        return (self.name, self.type.value, self.mode, self.uid, self.gid, self.uname,
+                self.gname, self.size, self.mtime_ns, self.atime_ns, self.ctime_ns,
+                self.linkname, self.devmajor, self.devminor, self.xattrs, self.acl_access,
+                self.acl_default, self.sparse, self.inode_key)
+
+    @classmethod
+    def from_fields(cls, fields: tuple) -> Entry:
+        return cls(fields[0], _TYPES_BY_VALUE[fields[1]], *fields[2:])
+
     @property
     def stored_size(self) -> int:
         """Bytes of file data in the archive (data regions only, for a sparse file)."""
@@ -74,6 +87,9 @@ class Entry:
         if self.sparse is not None:
             return sum(length for _, length in self.sparse)
         return self.size
+
+
+_TYPES_BY_VALUE = {t.value: t for t in EntryType}
 
 
 # Owner names by id. pwd/grp look-ups cost a file or NSS query each, and every file of a
