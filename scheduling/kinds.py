@@ -124,8 +124,14 @@ def verify(*, run, context, drive_id=None) -> str:
 
 @job_kind("retention", label="Retention check", timeout=3600)
 def retention(*, run, context, drive_id=None) -> str:
+    """The retention check, then the scheduler's own history (``scheduling.history``)."""
+    from scheduling.history import history_prune, history_prune_text
+
     retention_run = _service("backups.retention", "retention_run")
-    return _text(retention_run(context=context, dry_run=bool(run.params.get("dry_run"))))
+    dry_run = bool(run.params.get("dry_run"))
+    result = _text(retention_run(context=context, dry_run=dry_run))
+    context.log(history_prune_text(history_prune(dry_run=dry_run), dry_run=dry_run))
+    return result
 
 
 @job_kind("label", label="Label tapes", needs_drive=True, media_type=_media_type)

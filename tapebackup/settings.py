@@ -204,6 +204,11 @@ TAPEBACKUP_CLUSTER_STALE_SECONDS = env_int("TAPEBACKUP_CLUSTER_STALE_SECONDS", 1
 TAPEBACKUP_LOG_MAX_BYTES = env_int("TAPEBACKUP_LOG_MAX_BYTES", 64 * 1024, minimum=1024)
 TAPEBACKUP_MEDIA_DEADLINE_SECONDS = env_int(
     "TAPEBACKUP_MEDIA_DEADLINE_SECONDS", 24 * 3600, minimum=60)
+# History kept by the daily pruning (scheduling.history): finished job runs, health
+# reports, django-q2's task rows.
+TAPEBACKUP_RUN_HISTORY_DAYS = env_int("TAPEBACKUP_RUN_HISTORY_DAYS", 400, minimum=1)
+TAPEBACKUP_HEALTH_HISTORY_DAYS = env_int("TAPEBACKUP_HEALTH_HISTORY_DAYS", 90, minimum=1)
+TAPEBACKUP_TASK_HISTORY_DAYS = env_int("TAPEBACKUP_TASK_HISTORY_DAYS", 30, minimum=1)
 # Database connections loading a backup's catalog rows in parallel (PostgreSQL; COPY):
 # index maintenance on the server is most of a row's cost, one connection one process.
 TAPEBACKUP_CATALOG_CONNECTIONS = env_int("TAPEBACKUP_CATALOG_CONNECTIONS", 2, minimum=1)

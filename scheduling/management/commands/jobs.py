@@ -1,8 +1,10 @@
-"""``jobs list [--state S] [--json]``, ``jobs show ID [--json]``, ``jobs cancel ID``."""
+"""``jobs list [--state S] [--json]``, ``jobs show ID [--json]``, ``jobs cancel ID``,
+``jobs prune [--dry-run]``."""
 
 from __future__ import annotations
 
 from scheduling.management.commands._base import SubcommandCommand
+from scheduling.history import history_prune, history_prune_text
 from scheduling.models import JobRun
 from scheduling.services import SchedulingError, run_cancel
 
@@ -38,7 +40,9 @@ def get_run(run_id: int) -> JobRun:
 class Command(SubcommandCommand):
     help = "List, show and cancel job runs."
     subcommands = {"list": "recent job runs, newest first", "show": "one run with its log",
-                   "cancel": "cancel a run (at once if it has not started)"}
+                   "cancel": "cancel a run (at once if it has not started)",
+                   "prune": "delete old finished runs, health reports and queue tasks "
+                            "(the daily retention run does it too)"}
 
     def arguments_list(self, parser):
         parser.add_argument("--state", choices=JobRun.State.values)
@@ -51,6 +55,12 @@ class Command(SubcommandCommand):
 
     def arguments_cancel(self, parser):
         parser.add_argument("id", type=int)
+
+    def arguments_prune(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+
+    def handle_prune(self, *, dry_run=False, **_):
+        self.stdout.write(history_prune_text(history_prune(dry_run=dry_run), dry_run=dry_run))
 
     def handle_list(self, *, state=None, limit=50, json=False, **_):
         runs = JobRun.objects.select_related("drive__library", "schedule").order_by(
