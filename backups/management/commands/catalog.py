@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core.management.base import CommandError
+from django.db import connection
 
 from backups.catalog_search import catalog_browse, catalog_find, catalog_rebuild
 from backups.errors import JobError
@@ -107,6 +108,9 @@ class Command(SubcommandCommand):
             dropped = search_index_disable()
             self.stdout.write("Dropped the catalog's search index." if dropped
                               else "The catalog's search index is already off.")
+        elif connection.vendor != "postgresql":
+            self.stdout.write("The catalog has no search index on SQLite: find scans the "
+                              "catalog.")
         else:
             on = search_index_enabled()
             self.stdout.write("The catalog's search index is " + (
