@@ -66,8 +66,8 @@ def job_define(*, name: str, sources: list[str], pool: str, excludes: list[str] 
 
 
 def drive_for_job(*, job: BackupJob, spec: str | None = None) -> Drive:
-    """The drive ``spec`` (LIB:INDEX), else a free enabled drive of the library holding the
-    job's tapes (or any library with scratch tapes of the pool's type)."""
+    """The drive ``spec`` (LIB:INDEX), else a free enabled drive (no backup writing with it,
+    no job run holding it) of a library holding tapes of the pool's type."""
     if spec:
         from tapes.media import resolve_drive
         from tapes.services import InventoryError
@@ -78,8 +78,12 @@ def drive_for_job(*, job: BackupJob, spec: str | None = None) -> Drive:
             raise JobError(str(exc)) from None
     drives = Drive.objects.select_related("library").filter(enabled=True).order_by(
         "library__name", "index")
+    from scheduling.models import JobRun
+
     busy = set(BackupSet.objects.filter(status=BackupSet.Status.RUNNING)
                .values_list("segments__tape__drive", flat=True))
+    busy |= set(JobRun.objects.filter(state__in=JobRun.HOLDS_DRIVE, drive__isnull=False)
+                .values_list("drive", flat=True))
     for drive in drives:
         if drive.pk not in busy and _library_serves(drive, job):
             return drive

@@ -57,8 +57,9 @@ def bounded_log(text: str, new_lines: list[str], dropped: int,
 class RunContext(JobContext):
     """The context a service gets when it runs as a job run: writes go to the run row."""
 
-    def __init__(self, run: JobRun) -> None:
+    def __init__(self, run: JobRun, *, echo: JobContext | None = None) -> None:
         super().__init__()
+        self.echo = echo  # a command's own context (progress bar), told everything too
         self.run_id = run.pk
         self.token = run.claim_token
         self.warnings = 0
@@ -78,6 +79,9 @@ class RunContext(JobContext):
                  total_bytes: int | None = None, current: str = "") -> None:
         super().progress(files=files, bytes=bytes, total_files=total_files,
                          total_bytes=total_bytes, current=current)
+        if self.echo is not None:
+            self.echo.progress(files=files, bytes=bytes, total_files=total_files,
+                               total_bytes=total_bytes, current=current)
         now = time.monotonic()
         if now - self._last_beat >= conf.heartbeat_seconds():
             self.heartbeat()
@@ -87,6 +91,8 @@ class RunContext(JobContext):
         self._write(**self._progress_fields(now, files, bytes, total_files, total_bytes, current))
 
     def log(self, message: str, *, level: str = "info") -> None:
+        if self.echo is not None:
+            self.echo.log(message, level=level)
         if level in ("warning", "warn"):
             self.warnings += 1
         prefix = "" if level == "info" else f"{level.upper()}: "
@@ -206,10 +212,10 @@ class _Heartbeat(threading.Thread):
 class JobRunner:
     """Owns one claimed run: runs its kind, then ends it in exactly one state."""
 
-    def __init__(self, run: JobRun) -> None:
+    def __init__(self, run: JobRun, *, echo: JobContext | None = None) -> None:
         self.run = run
         self.spec = get_kind(run.kind)
-        self.context = RunContext(run)
+        self.context = RunContext(run, echo=echo)
 
     def execute(self) -> str:
         before = _descendants(os.getpid())
@@ -411,3 +417,15 @@ def execute_run(run_id: int) -> str:
     if run is None:
         return f"run {run_id} was not queued any more: nothing to do"
     return JobRunner(run).execute()
+
+
+def execute_here(run: JobRun, *, echo: JobContext | None = None) -> str:
+    """Execute, in this process, a run made by ``scheduling.services.run_start_here`` (a
+    command in the foreground); ``echo`` is told its progress and log as well. The run ends
+    in one state as a worker's would; Ctrl-C cancels it (and is raised again)."""
+    runner = JobRunner(run, echo=echo)
+    try:
+        return runner.execute()
+    except KeyboardInterrupt:
+        runner.cancelled("Interrupted at the terminal (Ctrl-C).")
+        raise

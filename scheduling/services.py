@@ -14,6 +14,7 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -22,6 +23,9 @@ from django.utils import timezone
 from scheduling import conf
 from scheduling.models import JobRun, Schedule
 from scheduling.registry import get_kind
+
+if TYPE_CHECKING:
+    from tapes.models import Drive
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +94,30 @@ def _send_task(run_id: int, attempt: int, cluster: str, timeout: int) -> None:
     task_id = async_task(TASK, run_id, cluster=cluster, timeout=timeout, ack_failure=True,
                          task_name=f"run-{run_id}-{attempt}-{uuid.uuid4().hex[:6]}")
     JobRun.objects.filter(pk=run_id).update(task_id=task_id)
+
+
+def run_start_here(*, kind: str, params: dict, drive: Drive | None = None,
+                   requested_by=None) -> JobRun:
+    """A run this process executes itself (``scheduling.runner.execute_here``: a command in
+    the foreground), created already claimed and holding ``drive``: workers and other
+    commands see the drive taken, and the run is in the history like any other."""
+    spec = get_kind(kind)
+    if spec is None:
+        raise SchedulingError(f"There is no job kind {kind!r}.")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return JobRun.objects.create(
+                kind=kind, params=dict(params), drive=drive, state=JobRun.State.RUNNING,
+                requested_by=requested_by if getattr(requested_by, "is_authenticated", False)
+                else None, node=spec.node_for(params) or "", claim_token=uuid.uuid4().hex,
+                worker_host=socket.gethostname(), worker_pid=os.getpid(), cluster="",
+                started_at=now, heartbeat_at=now)
+    except IntegrityError:  # jobrun_one_active_per_drive
+        holder = JobRun.objects.filter(drive=drive, state__in=JobRun.HOLDS_DRIVE).first()
+        which = f"job run #{holder.pk} ({holder.kind})" if holder else "another job run"
+        raise SchedulingError(f"Drive {drive} is in use by {which}; wait for it, name another "
+                              "drive with --drive, or queue this with --queue.") from None
 
 
 # Claim ---------------------------------------------------------------------------------

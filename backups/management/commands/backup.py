@@ -10,10 +10,12 @@ from django.core.management.base import CommandError
 
 from backups.context import JobContext
 from backups.errors import JobError
-from scheduling.services import SchedulingError, run_enqueue
 from backups.models import BackupJob, BackupSet
 from backups.services import drive_for_job, set_list, set_summary
+from scheduling.models import JobRun
+from scheduling.runner import execute_here
 from scheduling.schedules import backup_job_define
+from scheduling.services import SchedulingError, run_enqueue, run_start_here
 from tapes.management.commands._base import SubcommandCommand
 
 
@@ -86,16 +88,30 @@ class Command(SubcommandCommand):
             raise CommandError(f"There is no backup job named {name!r}.")
         if queue:
             return self._enqueue(job, level, json)
-        from backups.engine import backup_run
-
         target = drive_for_job(job=job, spec=drive)
         context = ProgressContext(self.stderr if json else self.stdout,
                                   quiet=json or not sys.stdout.isatty())
-        backup_set = backup_run(job_id=job.pk, level=level, drive_id=target.pk, context=context)
+        # A job run like a worker's, executed here: it holds the drive (so no worker or
+        # other command uses it meanwhile) and is in the history.
+        run = run_start_here(kind="backup", params={"job_id": job.pk, "level": level},
+                             drive=target)
+        try:
+            state = execute_here(run, echo=context)
+        except KeyboardInterrupt:
+            raise CommandError(f"Interrupted: job run #{run.pk} was cancelled.") from None
+        run.refresh_from_db()
+        if state == JobRun.State.WAITING_MEDIA:
+            raise CommandError(f"{run.waiting_reason.rstrip('.')}: job run #{run.pk} waits, "
+                               "and a worker carries it on when the tape is in the library.")
+        if state not in (JobRun.State.SUCCEEDED, JobRun.State.WARNINGS):
+            raise CommandError(run.error or f"Job run #{run.pk} ended {state}.")
+        backup_set = (BackupSet.objects.filter(job=job, started_at__gte=run.started_at)
+                      .order_by("-pk").first())
         if json:
             return self.print_json(set_summary(backup_set))
         self.stdout.write(f"Backup set #{backup_set.pk}: {backup_set.get_status_display()}, "
-                          f"{backup_set.files} files, {backup_set.bytes} bytes.")
+                          f"{backup_set.files} files, {backup_set.bytes} bytes (job run "
+                          f"#{run.pk}).")
 
     def _enqueue(self, job, level, json):
         run = run_enqueue(kind="backup", params={"job_id": job.pk, "level": level})
