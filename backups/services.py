@@ -121,3 +121,32 @@ def set_list(*, job: str | None = None):
 
 def source_display(text: str) -> str:
     return os.fsdecode(path_bytes(text))
+
+
+def drive_for_reading(tape: Tape | None, *, spec: str | None = None) -> Drive | None:
+    """The drive a foreground restore or verify holds: ``spec`` (LIB:INDEX), else the drive
+    that holds ``tape`` if no job run holds it, else the first free enabled drive of the
+    tape's library; None when the tape is in no library (the service then names where it
+    is)."""
+    from scheduling.models import JobRun
+
+    if spec:
+        from tapes.media import resolve_drive
+        from tapes.services import InventoryError
+
+        try:
+            return resolve_drive(spec)
+        except InventoryError as exc:
+            raise JobError(str(exc)) from None
+    if tape is None or tape.library_id is None:
+        return None
+    held = set(JobRun.objects.filter(state__in=JobRun.HOLDS_DRIVE, drive__isnull=False)
+               .values_list("drive", flat=True))
+    if tape.drive_id and tape.drive_id not in held:
+        return tape.drive
+    free = (Drive.objects.filter(library_id=tape.library_id, enabled=True)
+            .exclude(pk__in=held).order_by("index").first())
+    if free is None:
+        raise JobError(f"Every drive of library {tape.library} is in use by a job run; try "
+                       "again when one is free.")
+    return free

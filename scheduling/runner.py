@@ -91,7 +91,7 @@ class RunContext(JobContext):
         self._write(**self._progress_fields(now, files, bytes, total_files, total_bytes, current))
 
     def log(self, message: str, *, level: str = "info") -> None:
-        if self.echo is not None:
+        if self.echo is not None and not message.startswith("Traceback "):  # the log has it
             self.echo.log(message, level=level)
         if level in ("warning", "warn"):
             self.warnings += 1
@@ -212,10 +212,11 @@ class _Heartbeat(threading.Thread):
 class JobRunner:
     """Owns one claimed run: runs its kind, then ends it in exactly one state."""
 
-    def __init__(self, run: JobRun, *, echo: JobContext | None = None) -> None:
+    def __init__(self, run: JobRun, *, echo: JobContext | None = None, body=None) -> None:
         self.run = run
         self.spec = get_kind(run.kind)
         self.context = RunContext(run, echo=echo)
+        self.body = body  # instead of the kind's function: body(context=, drive_id=)
 
     def execute(self) -> str:
         before = _descendants(os.getpid())
@@ -237,7 +238,10 @@ class JobRunner:
             if self.spec is None:
                 raise KindNotAvailable(NOT_AVAILABLE)
             drive_id = self.run.drive_id
-            result = self.spec.call(run=self.run, context=self.context, drive_id=drive_id)
+            if self.body is not None:
+                result = self.body(context=self.context, drive_id=drive_id)
+            else:
+                result = self.spec.call(run=self.run, context=self.context, drive_id=drive_id)
         except Cancelled as exc:
             return self.cancelled(str(exc))
         except NeedsMedia as exc:
@@ -419,11 +423,13 @@ def execute_run(run_id: int) -> str:
     return JobRunner(run).execute()
 
 
-def execute_here(run: JobRun, *, echo: JobContext | None = None) -> str:
+def execute_here(run: JobRun, *, echo: JobContext | None = None, body=None) -> str:
     """Execute, in this process, a run made by ``scheduling.services.run_start_here`` (a
-    command in the foreground); ``echo`` is told its progress and log as well. The run ends
-    in one state as a worker's would; Ctrl-C cancels it (and is raised again)."""
-    runner = JobRunner(run, echo=echo)
+    command in the foreground); ``echo`` is told its progress and log as well; ``body``, if
+    given, is called instead of the kind's function (a command that wants the service's
+    report, not its summary). The run ends in one state as a worker's would; Ctrl-C cancels
+    it (and is raised again)."""
+    runner = JobRunner(run, echo=echo, body=body)
     try:
         return runner.execute()
     except KeyboardInterrupt:

@@ -61,3 +61,25 @@ def test_no_usable_tape_leaves_a_run_waiting_for_media(home, pool, library):
     run = JobRun.objects.get()
     assert run.state == JobRun.State.WAITING_MEDIA and run.drive is None  # the drive is free
     assert "LTO-9" in run.waiting_reason
+
+
+def test_foreground_restore_and_verify_are_job_runs_holding_their_drive(home, library, tmp_path):
+    _call("backup", "run", "home", "--drive", "lab:0")
+    backup_set = BackupSet.objects.get()
+    tape = backup_set.segments.get().tape
+    assert tape.drive.index == 0  # still in the drive it wrote with
+
+    holder = run_start_here(kind="inventory", params={"library": "lab"}, drive=tape.drive)
+    with pytest.raises(CommandError, match=f"in use by job run #{holder.pk}"):
+        _call("restore", "--set", str(backup_set.pk), "--target", str(tmp_path / "out"),
+              "--drive", "lab:0")
+    JobRun.objects.filter(pk=holder.pk).update(state=JobRun.State.SUCCEEDED)
+
+    out = _call("restore", "--set", str(backup_set.pk), "--target", str(tmp_path / "out"))
+    assert "Restored" in out
+    _call("verify", "--set", str(backup_set.pk), "--level", "data")
+    restore, verify = JobRun.objects.filter(kind__in=["restore", "verify"]).order_by("pk")
+    assert (restore.kind, restore.state, restore.drive_id) == ("restore", "succeeded", tape.drive_id)
+    assert restore.params["foreground"] and restore.params["set_id"] == backup_set.pk
+    assert (verify.kind, verify.state, verify.params["level"]) == ("verify", "succeeded", "data")
+    assert "OK" in verify.result

@@ -4,15 +4,31 @@ restore files from tape in the foreground (DESIGN §9)."""
 from __future__ import annotations
 
 import json
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 
 from backups.context import JobContext
 from backups.errors import JobError, NeedsMedia
 from backups.extract import MODES, ON_EXISTING, SAFE, SKIP
+from backups.paths import path_text
 from backups.restore import restore_choose, restore_set
-from tapes.media import resolve_drive
+from backups.services import drive_for_reading
+from scheduling.models import JobRun
+from scheduling.runner import execute_here
+from scheduling.services import SchedulingError, run_start_here
 from tapes.services import InventoryError
+
+
+def without_waiting(body):
+    """A foreground restore or verify does not wait for media (a worker would carry it on,
+    later, unasked): a missing tape fails it with the sentence naming where the tape is."""
+    def call(**kwargs):
+        try:
+            return body(**kwargs)
+        except NeedsMedia as exc:
+            raise JobError(str(exc)) from None
+    return call
 
 
 class PrintingContext(JobContext):
@@ -60,19 +76,41 @@ class Command(BaseCommand):
         if at and not job:
             raise CommandError("--at needs --job.")
         context = PrintingContext(self, quiet=json or options["verbosity"] == 0)
+        reports: list = []
+        run = None
         try:
-            drive_obj = resolve_drive(drive) if drive else None
-            reports = [restore_set(backup_set=s, target=target, paths=p, mode=mode,
-                                   on_existing=existing, drive=drive_obj, context=context)
-                       for s, p in restore_choose(set_id=set_id, job=job, at=at, paths=paths)]
-        except NeedsMedia as exc:
+            chosen = restore_choose(set_id=set_id, job=job, at=at, paths=paths)
+            first = chosen[0][0].segments.select_related("tape").order_by("sequence").first()
+            drive_obj = drive_for_reading(first.tape if first else None, spec=drive)
+
+            def body(*, context, drive_id):
+                for backup_set, chosen_paths in chosen:
+                    reports.append(restore_set(
+                        backup_set=backup_set, target=target, paths=chosen_paths, mode=mode,
+                        on_existing=existing, drive=drive_obj, context=context))
+                failed = sum(len(r.problems()) for r in reports)
+                if failed:
+                    raise JobError(f"{failed} entries were not restored.")
+                return " ".join(r.summary() for r in reports)
+
+            # A job run executed here: it holds the drive and is in the history.
+            run = run_start_here(kind="restore", drive=drive_obj, params={
+                "set_id": set_id, "job": job, "at": at, "mode": mode, "on_existing": existing,
+                "catalog_paths": [path_text(os.fsencode(p)) for p in paths],
+                "target": path_text(os.fsencode(target)), "foreground": True})
+            execute_here(run, echo=context, body=without_waiting(body))
+        except (JobError, InventoryError, SchedulingError) as exc:
             raise CommandError(str(exc)) from None
-        except (JobError, InventoryError) as exc:
-            raise CommandError(str(exc)) from None
+        except KeyboardInterrupt:
+            raise CommandError("Interrupted" + (f": job run #{run.pk} was cancelled."
+                                                if run else ".")) from None
+        run.refresh_from_db()
         self._print(reports, json)
         failed = sum(len(r.problems()) for r in reports)
         if failed:
             raise CommandError(f"{failed} entries could not be restored; see the messages above.")
+        if run.state not in (JobRun.State.SUCCEEDED, JobRun.State.WARNINGS):
+            raise CommandError(run.error or f"Job run #{run.pk} ended {run.state}.")
 
     def _print(self, reports, as_json: bool) -> None:
         if as_json:
