@@ -314,7 +314,7 @@ class _Run:
         if segment is not self.segment:  # the member began on a tape already closed
             BackupSegment.objects.filter(pk=segment.pk).update(files=segment.files)
         self.spool.add_line(index_line(entry, info))
-        values = catalog_values(entry, info, set_id=self.backup_set.pk, segment_id=segment.pk)
+        values = catalog_values(entry, info, set_id=self.backup_set.id, segment_id=segment.id)
         if self.catalog.add(values):
             self._flush_catalog()
 

@@ -50,14 +50,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tapes.format import Entry, EntryType, entry_from_path
-from tapes.format.entry import group_name, user_name
+from tapes.format.entry import _GROUP_NAMES, _USER_NAMES, group_name, user_name
 from tapes.format.pax import PreparedMember, prepare_member
 
 CHUNK = 1 << 20
-BATCH_BYTES = 2 << 20
+BATCH_BYTES = 512 << 10  # a batch's buffers stay small enough to be reused
 BATCH_RECORDS = 512
 SHORT_PATH = 3800  # below PATH_MAX with room for the kernel; longer paths go via /proc
-SOCKET_BUFFER = 1 << 20  # how far (in bytes of records) the walk may run ahead
+SOCKET_BUFFER = 4 << 20  # how far (in bytes of records) the walk may run ahead
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _REGULAR = EntryType.REGULAR
 _FRAME = struct.Struct("<I")  # each frame: its length, then a pickled list of records
@@ -422,8 +422,9 @@ class _Walker:
             self._warn(path, "it was replaced while being read; not stored")
             return True
         entry = _small_entry(path.lstrip(b"/"), st)
-        warning = _changed_since(entry, after)
-        warning = warning and f"{os.fsdecode(path)}: {warning}"
+        warning = None
+        if after.st_size != st.st_size or after.st_mtime_ns != st.st_mtime_ns:
+            warning = f"{os.fsdecode(path)}: {_changed_since(entry, after)}"
         member = prepare_member(entry, data)
         if member is None:  # it grew or shrank: the writer stores what fits, zero-padded
             self._emit(("F", entry.fields(), [data], warning), st.st_size)
@@ -445,8 +446,14 @@ def _small_entry(arcname: bytes, st: os.stat_result) -> Entry:
     """``entry_from_path``'s entry for a regular file with one link, no holes and no
     xattrs, from its ``lstat`` result (the same fields, in the same way)."""
     uid, gid = st.st_uid, st.st_gid
-    return Entry(arcname, _REGULAR, st.st_mode & 0o7777, uid, gid, user_name(uid),
-                 group_name(gid), st.st_size, st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
+    uname = _USER_NAMES.get(uid)
+    if uname is None:
+        uname = user_name(uid)
+    gname = _GROUP_NAMES.get(gid)
+    if gname is None:
+        gname = group_name(gid)
+    return Entry(arcname, _REGULAR, st.st_mode & 0o7777, uid, gid, uname, gname, st.st_size,
+                 st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
 def _has_xattrs(fd: int) -> bool:

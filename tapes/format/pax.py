@@ -129,7 +129,8 @@ def prepare_member(entry: Entry, data: bytes | None = None) -> PreparedMember | 
     if regular:
         if entry.sparse is not None or data is None or len(data) != entry.size:
             return None
-        headers = _header_sequence(entry, entry.size, 0)  # the pid names sparse files only
+        headers = (_plain_header_sequence(entry, entry.size)
+                   or _full_header_sequence(entry, entry.size, 0))  # pid: sparse files only
         pad = -entry.size % BLOCK
         blob = b"".join((headers, data, _ZEROS[:pad])) if data else headers
         return PreparedMember(entry, blob, len(headers), _sha256(data).hexdigest())
