@@ -180,10 +180,11 @@ class PaxReader:
     def _read_headers(self) -> tuple[Entry | None, int]:
         local: dict[bytes, bytes] = {}
         xattrs: dict[str, bytes] = {}
+        records = self._records
         while True:
-            if not self._records.available():
+            if records.pos >= len(records.record) and not records.available():
                 raise FormatError("The archive ends without an end-of-archive marker.")
-            block = self._records.header()
+            block = records.header()
             if block == ZERO_BLOCK:
                 self._consume_second_zero_block()
                 return None, 0
@@ -192,9 +193,8 @@ class PaxReader:
             typeflag = block[156:157]
             size = _number(block[124:136], "size")
             if typeflag in (b"x", b"g"):
-                records = self._extended_records(size)
                 target = local if typeflag == b"x" else self._globals
-                for keyword, value in records:
+                for keyword, value in self._extended_records(size):
                     if keyword.startswith(b"SCHILY.xattr."):
                         xattrs[decode_xattr_name(keyword[13:])] = value
                     elif not keyword.startswith(b"GNU.volume."):
@@ -216,6 +216,11 @@ class PaxReader:
         return parse_pax_records(self._read_bytes(size))
 
     def _read_bytes(self, size: int) -> bytes:
+        records = self._records
+        start = records.pos
+        if start + padded(size) <= len(records.record):  # the usual case: in this record
+            records.pos = start + padded(size)
+            return records.record[start : start + size]
         parts = []
         left = size
         while left > 0:
