@@ -155,7 +155,10 @@ class SourceReader:
                 elif kind == "X":
                     yield "X", SourceError(record[1])
                     return
-                else:  # "S", the batch's last record: the descriptor came with it
+                elif fd is None:  # "S" comes last in its batch, with the descriptor
+                    yield "X", SourceError("a large file came without its descriptor")
+                    return
+                else:
                     entry = from_fields(record[1])
                     self._open_fd = fd
                     yield "S", entry
