@@ -22,8 +22,8 @@ not reached yet is read after the writer has caught up. A batch holds at most
 ``BATCH_BYTES`` of data, so memory stays bounded whatever the tree. Records, as the
 engine sees them:
 
-``("P", prepared_member, warning)``  a member with its headers built and data checksummed
-(``tapes.format.pax.prepare_member``): most small files; directories, links, devices
+``("P", prepared_member, warning)``  a member with its headers built, data and padding
+appended (``tapes.format.pax.prepare_member``): most small files; directories, links, devices
 ``("F", entry, data_chunks, warning)``  a whole member whose data the writer checks
 ``("S", entry)`` + ``("C", chunk)``… + ``("E", warning)``  a large file, streamed
 ``("W", message)``  a warning about a path that is not stored
@@ -145,9 +145,8 @@ class SourceReader:
             for record in batch:
                 kind = record[0]
                 if kind == "P":
-                    member = PreparedMember(from_fields(record[1]), record[2], record[3],
-                                            record[4])
-                    yield "P", member, record[5]
+                    member = PreparedMember(from_fields(record[1]), record[2], record[3])
+                    yield "P", member, record[4]
                 elif kind == "F":
                     yield "F", from_fields(record[1]), record[2], record[3]
                 elif kind == "W":
@@ -324,7 +323,7 @@ class _Walker:
             self._regular(ops, path, entry)
         else:
             member = prepare_member(entry)
-            self._emit(("P", entry.fields(), member.blob, member.header_size, None, None))
+            self._emit(("P", entry.fields(), member.blob, member.header_size, None))
         if entry.type is EntryType.DIRECTORY:
             self._directory(dir_fd, path, name)
 
@@ -432,8 +431,8 @@ class _Walker:
         if member is None:  # it grew or shrank: the writer stores what fits, zero-padded
             self._emit(("F", entry.fields(), [data], warning), st.st_size)
         else:
-            self._emit(("P", entry.fields(), member.blob, member.header_size, member.checksum,
-                        warning), st.st_size)
+            self._emit(("P", entry.fields(), member.blob, member.header_size, warning),
+                       st.st_size)
         return True
 
     def _streamed(self, fd: int, path: bytes, entry: Entry) -> None:

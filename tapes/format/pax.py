@@ -111,13 +111,12 @@ class ArchiveSummary:
 
 class PreparedMember(NamedTuple):
     """A member ready to be appended: its header blocks, then (regular files) its data and
-    padding to a block, in one ``blob``; ``checksum`` as ``MemberInfo.checksum``. (A tuple:
-    the engine's reader process pickles one per file.)"""
+    padding to a block, in one ``blob``. (A tuple: cheap to make from what the engine's
+    reader process sends for every file.)"""
 
     entry: Entry
     blob: bytes
     header_size: int
-    checksum: str | None
 
 
 def prepare_member(entry: Entry, data: bytes | None = None) -> PreparedMember | None:
@@ -133,11 +132,11 @@ def prepare_member(entry: Entry, data: bytes | None = None) -> PreparedMember | 
                    or _full_header_sequence(entry, entry.size, 0))  # pid: sparse files only
         pad = -entry.size % BLOCK
         blob = b"".join((headers, data, _ZEROS[:pad])) if data else headers
-        return PreparedMember(entry, blob, len(headers), _sha256(data).hexdigest())
+        return PreparedMember(entry, blob, len(headers))
     if data:
         return None
     headers = _header_sequence(entry, 0, 0)
-    return PreparedMember(entry, headers, len(headers), None)
+    return PreparedMember(entry, headers, len(headers))
 
 
 @dataclass(slots=True)
@@ -216,7 +215,8 @@ class PaxWriter:
 
     def add_prepared(self, member: PreparedMember) -> MemberInfo:
         """Append a member ``prepare_member`` made (maybe in another process): what ``add``
-        does with its entry and data, without building headers or hashing here."""
+        does with its entry and data, without building headers here. The checksum is of
+        the data bytes appended, as ``add``'s."""
         if self._closed:
             raise ValueError("the archive is closed")
         if self._pos == self.record_size or self._switch_pending:
@@ -230,9 +230,14 @@ class PaxWriter:
         else:
             self._add_prepared_spanning(member)
         self.members += 1
-        size = entry.size if entry.type is _REGULAR else 0
+        checksum = None
+        size = 0
+        if entry.type is _REGULAR:
+            size = entry.size
+            start = member.header_size
+            checksum = _sha256(memoryview(blob)[start : start + size]).hexdigest()
         return MemberInfo(entry.name, entry.type, volume, record, offset, entry.size, size,
-                          member.checksum, False, len(self._records) - 1)
+                          checksum, False, len(self._records) - 1)
 
     def _add_prepared_spanning(self, member: PreparedMember) -> None:
         """``_add_spanning`` for a prepared member: headers, then data and padding, so a
