@@ -81,6 +81,12 @@ def _drop_caches() -> None:
     """Reads come from the page cache for both contenders alike; say so, change nothing."""
 
 
+def _settle() -> None:
+    """Write back what earlier steps left dirty, so neither contender pays for the other's
+    files (creating many small files is mostly the file system's work)."""
+    os.sync()
+
+
 # -- part 1: seek vs scan, on a set of many small files ----------------------------------------
 
 
@@ -117,10 +123,17 @@ def part_seek(work: Path, files: int) -> dict:
     member = str(last).lstrip("/")
     out["tar_last_s"] = min(_tar_x(["-xf", str(tape_file), member], work / f"tar-last-{n}")
                             for n in range(2))
-    seconds, report = _timed(lambda: restore_set(backup_set=backup_set, target=work / "all",
-                                                 context=JobContext()))
-    out["restore_all_s"] = seconds
-    out["tar_all_s"] = _tar_x(["-xpf", str(tape_file)], work / "tar-all")
+    ours, tar = [], []
+    for attempt in range(2):  # alternately, the best of two each: the disk is noisy
+        _settle()
+        seconds, report = _timed(lambda: restore_set(
+            backup_set=backup_set, target=work / f"all-{attempt}", context=JobContext()))
+        assert report.ok, report.summary()
+        ours.append(seconds)
+        _settle()
+        tar.append(_tar_x(["-xpf", str(tape_file)], work / f"tar-all-{attempt}"))
+    out["restore_all_s"], out["tar_all_s"] = min(ours), min(tar)
+    out["restore_all_runs"], out["tar_all_runs"] = ours, tar
     return out
 
 
