@@ -116,8 +116,8 @@ def run_start_here(*, kind: str, params: dict, drive: Drive | None = None,
     except IntegrityError:  # jobrun_one_active_per_drive
         holder = JobRun.objects.filter(drive=drive, state__in=JobRun.HOLDS_DRIVE).first()
         which = f"job run #{holder.pk} ({holder.kind})" if holder else "another job run"
-        raise SchedulingError(f"Drive {drive} is in use by {which}; wait for it, name another "
-                              "drive with --drive, or queue this with --queue.") from None
+        raise SchedulingError(f"{str(drive)[:1].upper()}{str(drive)[1:]} is in use by {which}; "
+                              "wait for it, or name another drive with --drive.") from None
 
 
 # Claim ---------------------------------------------------------------------------------

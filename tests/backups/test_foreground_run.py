@@ -43,8 +43,9 @@ def test_a_drive_held_by_another_run_is_refused_or_skipped(home, library):
     held = Drive.objects.get(library=library, index=0)
     other = run_start_here(kind="inventory", params={"library": "lab"}, drive=held)
 
-    with pytest.raises(CommandError, match=f"Drive {held} is in use by job run #{other.pk} "
-                                           r"\(inventory\)"):
+    with pytest.raises(CommandError, match=f"{str(held).capitalize()} is in use by job run "
+                                           rf"#{other.pk} \(inventory\); wait for it, or name "
+                                           "another drive with --drive."):
         _call("backup", "run", "home", "--drive", "lab:0")
     assert not BackupSet.objects.exists()
     assert JobRun.objects.count() == 1
