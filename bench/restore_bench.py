@@ -223,12 +223,10 @@ def part_catalog(work: Path, rows: int, database_url: str | None) -> dict:
     out = {"rows": rows, "db": connection.vendor, "load_s": load_s}
     out.update(_run_queries(queries))
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:  # what backups/NEEDS.md asks the migration for
-            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            cursor.execute("CREATE INDEX catalog_path_trgm ON backups_catalogentry "
-                           "USING gin (path gin_trgm_ops)")
-            cursor.execute("CREATE INDEX catalog_name_trgm ON backups_catalogentry "
-                           "USING gin (name gin_trgm_ops)")
+        from backups.search_index import search_index_enable
+
+        search_index_enable()  # `catalog search-index on`: the optional trigram index
+        with connection.cursor() as cursor:
             cursor.execute("ANALYZE backups_catalogentry")
         out.update({f"{k} [trigram]": v for k, v in _run_queries(queries).items()
                     if k.startswith("find")})
