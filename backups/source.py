@@ -50,7 +50,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tapes.format import Entry, EntryType, entry_from_path
-from tapes.format.entry import _GROUP_NAMES, _USER_NAMES, group_name, user_name
+from tapes.format.entry import owner_names
 from tapes.format.pax import PreparedMember, prepare_member
 
 CHUNK = 1 << 20
@@ -448,12 +448,7 @@ def _small_entry(arcname: bytes, st: os.stat_result) -> Entry:
     """``entry_from_path``'s entry for a regular file with one link, no holes and no
     xattrs, from its ``lstat`` result (the same fields, in the same way)."""
     uid, gid = st.st_uid, st.st_gid
-    uname = _USER_NAMES.get(uid)
-    if uname is None:
-        uname = user_name(uid)
-    gname = _GROUP_NAMES.get(gid)
-    if gname is None:
-        gname = group_name(gid)
+    uname, gname = owner_names(uid, gid)
     return Entry(arcname, _REGULAR, st.st_mode & 0o7777, uid, gid, uname, gname, st.st_size,
                  st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 

@@ -122,6 +122,18 @@ def group_name(gid: int) -> str:
     return name
 
 
+def owner_names(uid: int, gid: int) -> tuple[str, str]:
+    """The user and group names of ``uid``/``gid`` ("" when unknown), from the dicts first:
+    it runs once per file."""
+    uname = _USER_NAMES.get(uid)
+    if uname is None:
+        uname = user_name(uid)
+    gname = _GROUP_NAMES.get(gid)
+    if gname is None:
+        gname = group_name(gid)
+    return uname, gname
+
+
 def entry_from_path(path: bytes, arcname: bytes, *, hardlinks: dict) -> Entry:
     """Capture ``path`` as an entry named ``arcname``.
 
@@ -135,12 +147,7 @@ def entry_from_path(path: bytes, arcname: bytes, *, hardlinks: dict) -> Entry:
     if kind is None:
         raise ValueError("sockets and other special files cannot be archived")
     uid, gid = st.st_uid, st.st_gid
-    uname = _USER_NAMES.get(uid)
-    if uname is None:
-        uname = user_name(uid)
-    gname = _GROUP_NAMES.get(gid)
-    if gname is None:
-        gname = group_name(gid)
+    uname, gname = owner_names(uid, gid)
     entry = Entry(arcname, kind, mode & 0o7777, uid, gid, uname, gname, 0, st.st_mtime_ns,
                   st.st_atime_ns, st.st_ctime_ns)
     if st.st_nlink > 1 and kind is not EntryType.DIRECTORY:
