@@ -78,12 +78,8 @@ def drive_for_job(*, job: BackupJob, spec: str | None = None) -> Drive:
             raise JobError(str(exc)) from None
     drives = Drive.objects.select_related("library").filter(enabled=True).order_by(
         "library__name", "index")
-    from scheduling.models import JobRun
-
     busy = set(BackupSet.objects.filter(status=BackupSet.Status.RUNNING)
-               .values_list("segments__tape__drive", flat=True))
-    busy |= set(JobRun.objects.filter(state__in=JobRun.HOLDS_DRIVE, drive__isnull=False)
-                .values_list("drive", flat=True))
+               .values_list("segments__tape__drive", flat=True)) | _held_drives()
     for drive in drives:
         if drive.pk not in busy and _library_serves(drive, job):
             return drive
@@ -128,8 +124,6 @@ def drive_for_reading(tape: Tape | None, *, spec: str | None = None) -> Drive | 
     that holds ``tape`` if no job run holds it, else the first free enabled drive of the
     tape's library; None when the tape is in no library (the service then names where it
     is)."""
-    from scheduling.models import JobRun
-
     if spec:
         from tapes.media import resolve_drive
         from tapes.services import InventoryError
@@ -140,8 +134,7 @@ def drive_for_reading(tape: Tape | None, *, spec: str | None = None) -> Drive | 
             raise JobError(str(exc)) from None
     if tape is None or tape.library_id is None:
         return None
-    held = set(JobRun.objects.filter(state__in=JobRun.HOLDS_DRIVE, drive__isnull=False)
-               .values_list("drive", flat=True))
+    held = _held_drives()
     if tape.drive_id and tape.drive_id not in held:
         return tape.drive
     free = (Drive.objects.filter(library_id=tape.library_id, enabled=True)
@@ -150,3 +143,11 @@ def drive_for_reading(tape: Tape | None, *, spec: str | None = None) -> Drive | 
         raise JobError(f"Every drive of library {tape.library} is in use by a job run; try "
                        "again when one is free.")
     return free
+
+
+def _held_drives() -> set[int]:
+    """Drives a job run holds (queued or running: ``jobrun_one_active_per_drive``)."""
+    from scheduling.models import JobRun
+
+    return set(JobRun.objects.filter(state__in=JobRun.HOLDS_DRIVE, drive__isnull=False)
+               .values_list("drive", flat=True))

@@ -77,8 +77,13 @@ def _backup_media_type(params: dict) -> str | None:
 @job_kind("backup", label="Backup", needs_drive=True, media_type=_backup_media_type,
           timeout=DRIVE_JOB_TIMEOUT)
 def backup(*, run, context, drive_id=None) -> str:
+    return backup_set_run(run.params, context=context, drive_id=drive_id)[1]
+
+
+def backup_set_run(params: dict, *, context, drive_id) -> tuple[object, str]:
+    """The backup kind's work, for a command that wants the set too: the set and the run's
+    result text; a failed set raises."""
     backup_run = _service("backups.engine", "backup_run")
-    params = run.params
     backup_set = backup_run(job_id=int(params["job_id"]), level=params.get("level", "full"),
                             drive_id=drive_id, context=context)
     status = str(getattr(backup_set, "status", "")).lower().replace("_", " ")
@@ -86,7 +91,7 @@ def backup(*, run, context, drive_id=None) -> str:
         raise JobError(f"Backup set {backup_set.pk} failed; see the run's log.")
     if "warning" in status:
         context.log(f"Backup set {backup_set.pk} completed with warnings.", level="warning")
-    return f"Backup set {backup_set.pk}: {status or 'done'}."
+    return backup_set, f"Backup set {backup_set.pk}: {status or 'done'}."
 
 
 def _tapes_library(params: dict) -> str | None:

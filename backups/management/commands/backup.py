@@ -12,6 +12,7 @@ from backups.context import JobContext
 from backups.errors import JobError
 from backups.models import BackupJob, BackupSet
 from backups.services import drive_for_job, set_list, set_summary
+from scheduling.kinds import backup_set_run
 from scheduling.models import JobRun
 from scheduling.runner import execute_here
 from scheduling.schedules import backup_job_define
@@ -93,10 +94,17 @@ class Command(SubcommandCommand):
                                   quiet=json or not sys.stdout.isatty())
         # A job run like a worker's, executed here: it holds the drive (so no worker or
         # other command uses it meanwhile) and is in the history.
-        run = run_start_here(kind="backup", params={"job_id": job.pk, "level": level},
-                             drive=target)
+        params = {"job_id": job.pk, "level": level}
+        run = run_start_here(kind="backup", params=params, drive=target)
+        sets: list = []
+
+        def body(*, context, drive_id):
+            backup_set, text = backup_set_run(params, context=context, drive_id=drive_id)
+            sets.append(backup_set)
+            return text
+
         try:
-            state = execute_here(run, echo=context)
+            state = execute_here(run, echo=context, body=body)
         except KeyboardInterrupt:
             raise CommandError(f"Interrupted: job run #{run.pk} was cancelled.") from None
         run.refresh_from_db()
@@ -105,8 +113,7 @@ class Command(SubcommandCommand):
                                "and a worker carries it on when the tape is in the library.")
         if state not in (JobRun.State.SUCCEEDED, JobRun.State.WARNINGS):
             raise CommandError(run.error or f"Job run #{run.pk} ended {state}.")
-        backup_set = (BackupSet.objects.filter(job=job, started_at__gte=run.started_at)
-                      .order_by("-pk").first())
+        backup_set = sets[0]
         if json:
             return self.print_json(set_summary(backup_set))
         self.stdout.write(f"Backup set #{backup_set.pk}: {backup_set.get_status_display()}, "
