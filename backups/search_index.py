@@ -41,9 +41,9 @@ def search_index_enable() -> bool:
         try:
             cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         except Exception as exc:  # typically: permission denied to create extension
-            raise JobError("The database user may not create the pg_trgm extension; "
-                           f"ask the DBA to run CREATE EXTENSION pg_trgm ({exc}).".replace("\n", " ")
-                           ) from exc
+            reason = " ".join(str(exc).split())
+            raise JobError("The database user may not create the pg_trgm extension; ask the "
+                           f"DBA to run CREATE EXTENSION pg_trgm ({reason}).") from exc
         # CONCURRENTLY cannot run in a transaction: Django's autocommit is on here.
         cursor.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{INDEX}" '
                        f'ON "{table}" USING gin ("path" gin_trgm_ops)')
