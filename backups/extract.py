@@ -109,7 +109,8 @@ class Extractor:
     """Create members under ``target``. Use as a context manager, or call ``close()``."""
 
     def __init__(self, target, *, mode: str = SAFE, on_existing: str = SKIP,
-                 link_sources: set[bytes] | None = None):
+                 link_sources: set[bytes] | None = None, create_parents: bool = True,
+                 before_mkdir=None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         if on_existing not in ON_EXISTING:
@@ -127,6 +128,12 @@ class Extractor:
         self._link_sources = (set(filter(None, map(_cleaned_or_none, link_sources)))
                               if link_sources is not None else None)
         self._dirs: list[tuple[tuple[bytes, ...], Entry]] = []
+        # ``backups.extract_parallel``: its workers only create in directories that exist
+        # (``create_parents`` False); its own extractor settles the workers before it makes
+        # a directory the archive did not describe (``before_mkdir``), since a member still
+        # queued there may be a file of that name.
+        self._create_parents = create_parents
+        self._before_mkdir = before_mkdir
 
     def __enter__(self) -> Extractor:
         return self
@@ -150,7 +157,7 @@ class Extractor:
             parts = clean_components(entry.name)
             if not parts:
                 return None  # the archive's "." itself: the target already exists
-            parent = self._walk(parts[:-1], create=True)
+            parent = self._walk(parts[:-1], create=self._create_parents)
             return self._dispatch(entry, data, parent, parts)
         except Refused as exc:
             self.report.refused.append(str(exc))
@@ -253,10 +260,15 @@ class Extractor:
             if not create:
                 raise Refused(f"{_show(parts)} does not exist.") from None
         except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise Refused(f"{_show(parts)} is not a directory (a symlink or a file); "
-                              "nothing is restored through it.") from None
-            raise
+            _not_a_directory(exc, parts)
+        if self._before_mkdir is not None:
+            self._before_mkdir()
+            try:
+                return os.open(name, _DIR_FLAGS, dir_fd=parent)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                _not_a_directory(exc, parts)
         os.mkdir(name, 0o700, dir_fd=parent)
         fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         os.fchmod(fd, 0o755)  # a parent the archive does not describe (partial restores)
@@ -471,6 +483,13 @@ class Extractor:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _not_a_directory(exc: OSError, parts) -> None:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        raise Refused(f"{_show(parts)} is not a directory (a symlink or a file); "
+                      "nothing is restored through it.") from None
+    raise exc
 
 
 def _lstat(parent: int, name: bytes):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from django.utils.dateparse import parse_datetime
 from backups.context import JobContext
 from backups.errors import JobError, NeedsMedia
 from backups.extract import FAITHFUL, MODES, ON_EXISTING, SAFE, SKIP, ExtractReport, Extractor
+from backups.extract_parallel import ParallelExtractor, parallel_restore_possible
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
 from backups.paths import path_bytes, path_text
 from tapes.drivers.base import MediaError, TapeError
@@ -38,6 +40,7 @@ from tapes.format import FormatError, PaxReader
 from tapes.models import Drive, Tape
 from tapes.services import InventoryError, tape_mark_suspect
 
+PARALLEL_MIN = 2000  # entries: below this, starting worker processes costs more than it gains
 GAP_RECORDS = 8  # read through up to this many records rather than locate again
 DEFAULT_RECORD_SIZE = 256 * 1024
 _GLOB = set("*?[")
@@ -363,6 +366,7 @@ class RestoreReport:
     target: str
     mode: str
     planned: int = 0
+    workers: int = 0  # processes that created the files; 0: the restore's own
     tapes: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     extract: ExtractReport = field(default_factory=ExtractReport)
@@ -389,7 +393,7 @@ class RestoreReport:
 
     def as_dict(self) -> dict:
         return {"set": self.set_id, "target": self.target, "mode": self.mode,
-                "planned": self.planned, "tapes": self.tapes, "ok": self.ok,
+                "planned": self.planned, "workers": self.workers, "tapes": self.tapes, "ok": self.ok,
                 "unreadable": self.unreadable, **self.extract.as_dict()}
 
 
@@ -407,14 +411,17 @@ def restore_set(*, backup_set: BackupSet, target, paths: list[str] | None = None
         raise JobError(f"Nothing in set {backup_set.pk} matches {', '.join(paths or [])}.")
     tapes = tapes_needed(backup_set, rows)
     target = os.fsencode(target)
+    workers = _workers_for(target, rows)
+    make_extractor = functools.partial(ParallelExtractor, workers=workers) if workers else Extractor
     os.makedirs(target, exist_ok=True)
     report = RestoreReport(set_id=backup_set.pk, target=os.fsdecode(target), mode=mode,
-                           planned=len(rows))
+                           planned=len(rows), workers=workers)
     links = {path_bytes(r.link_target) for r in rows if r.type == _HARDLINK}
+    helpers = f", {workers} processes creating files" if workers else ""
     context.log(f"Restoring {len(rows)} entries of set {backup_set.pk} from "
-                f"{', '.join(t.barcode for t in tapes)} into {report.target} ({mode} mode).")
+                f"{', '.join(t.barcode for t in tapes)} into {report.target} ({mode} mode{helpers}).")
     with TapeSession(drive=drive, context=context, tapes=tapes) as session, \
-            Extractor(target, mode=mode, on_existing=on_existing, link_sources=links) as extractor:
+            make_extractor(target, mode=mode, on_existing=on_existing, link_sources=links) as extractor:
         progress = _Progress(context, rows)
 
         def on_member(row: Wanted, entry, data) -> None:
@@ -430,6 +437,17 @@ def restore_set(*, backup_set: BackupSet, target, paths: list[str] | None = None
         context.log(line, level="warning")
     context.log(report.summary())
     return report
+
+
+def _workers_for(target: bytes, rows: list[Wanted]) -> int:
+    """How many worker processes create the files (``backups.extract_parallel``): for many
+    entries into a new or empty directory ``TAPEBACKUP_RESTORE_WORKERS``, else none."""
+    from django.conf import settings
+
+    workers = settings.TAPEBACKUP_RESTORE_WORKERS
+    if workers and len(rows) >= PARALLEL_MIN and parallel_restore_possible(target, (r.path for r in rows)):
+        return workers
+    return 0
 
 
 class _Progress:

@@ -212,6 +212,9 @@ TAPEBACKUP_TASK_HISTORY_DAYS = env_int("TAPEBACKUP_TASK_HISTORY_DAYS", 30, minim
 # Database connections loading a backup's catalog rows in parallel (PostgreSQL; COPY):
 # index maintenance on the server is most of a row's cost, one connection one process.
 TAPEBACKUP_CATALOG_CONNECTIONS = env_int("TAPEBACKUP_CATALOG_CONNECTIONS", 2, minimum=1)
+# Processes creating files in a large restore into a new or empty directory
+# (backups.extract_parallel); 0 restores in the job's own process.
+TAPEBACKUP_RESTORE_WORKERS = env_int("TAPEBACKUP_RESTORE_WORKERS", 2, minimum=0)
 # How often a backup that waits for its next tape mid-set looks for one.
 TAPEBACKUP_MEDIA_POLL_SECONDS = env_int("TAPEBACKUP_MEDIA_POLL_SECONDS", 10, minimum=1)
 

@@ -35,3 +35,16 @@ def backup(drive):
 
 def bytes_read(vlib, barcode: str) -> int:
     return vlib.cartridge_meta(barcode)["counters"]["bytes_read"]
+
+
+@pytest.fixture(params=["in-process", "parallel"])
+def extraction(request, monkeypatch, settings) -> str:
+    """Run a restore test both ways: in the restore's own process, and with worker
+    processes creating the files (``backups.extract_parallel``) — normally only for many
+    entries, here for every restore into a new directory."""
+    if request.param == "parallel":
+        monkeypatch.setattr("backups.restore.PARALLEL_MIN", 1)
+        settings.TAPEBACKUP_RESTORE_WORKERS = 2
+    else:
+        settings.TAPEBACKUP_RESTORE_WORKERS = 0
+    return request.param

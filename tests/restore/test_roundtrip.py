@@ -37,7 +37,7 @@ def source(tmp_path) -> bytes:
     return root
 
 
-def test_faithful_restore_reproduces_every_property(source, make_job, backup, tmp_path):
+def test_faithful_restore_reproduces_every_property(source, make_job, backup, tmp_path, extraction):
     deep = make_very_long_path(os.path.join(source, b"deep"))
     os.utime(source, ns=(1_600_000_000_000_000_001, 1_600_000_000_000_000_001))
     backup_set = backup(make_job(source))
@@ -47,6 +47,7 @@ def test_faithful_restore_reproduces_every_property(source, make_job, backup, tm
                          context=JobContext())
 
     assert report.ok and not report.extract.refused and not report.extract.warnings, report.as_dict()
+    assert report.workers == (2 if extraction == "parallel" else 0)
     restored = os.path.join(target, source.lstrip(b"/"))
     expected = snapshot(source, skip=(b"deep",))
     assert snapshot(restored, skip=(b"deep",)) == expected
@@ -61,7 +62,7 @@ def test_faithful_restore_reproduces_every_property(source, make_job, backup, tm
     assert os.stat(restored).st_mtime_ns == 1_600_000_000_000_000_001
 
 
-def test_safe_restore_strips_setuid_and_skips_devices(source, make_job, backup, tmp_path):
+def test_safe_restore_strips_setuid_and_skips_devices(source, make_job, backup, tmp_path, extraction):
     backup_set = backup(make_job(source))
     target = os.fsencode(tmp_path / "out")
 

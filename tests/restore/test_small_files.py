@@ -28,7 +28,7 @@ def _small_tree(root) -> dict[str, bytes]:
     return contents
 
 
-def test_many_small_files_come_back_with_their_data_and_metadata(make_job, backup, tmp_path):
+def test_many_small_files_come_back_with_their_data_and_metadata(make_job, backup, tmp_path, extraction):
     source = tmp_path / "src"
     contents = _small_tree(source)
     backup_set = backup(make_job(str(source)))
@@ -36,6 +36,7 @@ def test_many_small_files_come_back_with_their_data_and_metadata(make_job, backu
     report = restore_set(backup_set=backup_set, target=tmp_path / "out", context=JobContext())
 
     assert report.ok and report.extract.files >= len(contents)
+    assert report.workers == (2 if extraction == "parallel" else 0)
     restored = tmp_path / "out" / str(source).lstrip("/")
     for name, data in contents.items():
         original, copy = os.stat(source / name), os.stat(restored / name)
@@ -43,7 +44,7 @@ def test_many_small_files_come_back_with_their_data_and_metadata(make_job, backu
         assert (copy.st_mode, copy.st_mtime_ns) == (original.st_mode, original.st_mtime_ns)
 
 
-def test_existing_names_follow_the_operators_choice(make_job, backup, tmp_path):
+def test_existing_names_follow_the_operators_choice(make_job, backup, tmp_path, extraction):
     source = tmp_path / "src"
     contents = _small_tree(source)
     backup_set = backup(make_job(str(source)))
@@ -55,6 +56,7 @@ def test_existing_names_follow_the_operators_choice(make_job, backup, tmp_path):
 
     skip = restore_set(backup_set=backup_set, target=target, context=JobContext())
     assert skip.ok and skip.extract.skipped == 2
+    assert skip.workers == 0  # into a directory that holds something: in one process
     assert (restored / "d1" / "f005").read_bytes() == b"mine"
     assert os.readlink(restored / "d1" / "f006") == "/etc/passwd"
     assert (restored / "d1" / "f007").read_bytes() == contents["d1/f007"]
@@ -72,7 +74,8 @@ def test_existing_names_follow_the_operators_choice(make_job, backup, tmp_path):
     assert not any(name.startswith(".") for name in os.listdir(restored / "d1"))  # no temp files
 
 
-def test_a_corrupt_small_file_is_kept_as_corrupt_with_the_data_read(make_job, backup, vlib, tmp_path):
+def test_a_corrupt_small_file_is_kept_as_corrupt_with_the_data_read(make_job, backup, vlib, tmp_path,
+                                                                  extraction):
     source = tmp_path / "src"
     contents = _small_tree(source)
     backup_set = backup(make_job(str(source)))

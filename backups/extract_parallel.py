@@ -1,0 +1,288 @@
+"""Extraction on several cores: the restore reads and checks, worker processes create files.
+
+Creating a small file is six system calls (open, write, fchown, fchmod, utimensat, close),
+kernel work that GNU tar pays too; reading the archive, parsing its headers and checking
+checksums is Python work on top. In one process the two add up; here the restore's own
+process reads, parses and checks, and ``WORKERS`` processes (``python -m
+backups.extract_parallel``, each an ``Extractor``) create the files, so both cores work.
+
+What goes where, so that the result is the one ``Extractor`` alone gives:
+
+- Workers get the members that create one name each and need nothing else: small regular
+  files (data read and checked here, sent with the result of the check), symlinks, FIFOs,
+  device nodes. A member goes to the worker chosen by a hash of its path, so members of
+  one path stay in archive order.
+- This process keeps everything else in its own ``Extractor``: directories (their metadata
+  is applied by ``finish()``, after every worker is done), large and sparse files (not
+  copied through a socket), and hard links, for which the workers are settled first so
+  the link's source exists and its inode is known.
+- Before this process makes a directory the archive did not describe, the workers are
+  settled: a member still queued may be a file of that name (``Extractor(before_mkdir=)``).
+- Workers never make directories (``create_parents=False``): every parent is made (or
+  found) here before its members are sent.
+
+Only used where that reasoning holds without more: a target that is empty (or holds only
+``lost+found``) and a plan whose paths are all different (``parallel_restore_possible``).
+Anything else restores in one process, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+from tapes.format import Entry, EntryType
+
+from .extract import _SMALL, ExtractReport, Extractor, Refused, clean_components
+from .source import _FRAME, _read_exactly, _send_frame
+
+BATCH_RECORDS = 256
+BATCH_BYTES = 1 << 20
+SOCKET_BUFFER = 4 << 20
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+_DELEGATED = (EntryType.REGULAR, EntryType.SYMLINK, EntryType.FIFO, EntryType.CHARDEV,
+              EntryType.BLOCKDEV)
+_REGULAR = EntryType.REGULAR
+
+
+def parallel_restore_possible(target: bytes, paths) -> bool:
+    """Whether a restore of ``paths`` (the plan's catalog paths) into ``target`` may use
+    ``ParallelExtractor``: a target that does not exist or is empty but for ``lost+found``,
+    and no path twice."""
+    try:
+        if set(os.listdir(target)) - {b"lost+found"}:
+            return False
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        return False
+    paths = list(paths)
+    return len(set(paths)) == len(paths)
+
+
+class WorkerFailed(OSError):
+    """A worker process could not go on (an error of the target's file system, or its
+    process ended): the restore fails with it."""
+
+
+class ParallelExtractor:
+    """``Extractor``'s interface (``extract``, ``finish``, ``close``, ``report``) over
+    ``workers`` processes; see the module docstring."""
+
+    def __init__(self, target, *, mode: str, on_existing: str,
+                 link_sources: set[bytes] | None = None, workers: int = 2):
+        self.local = Extractor(target, mode=mode, on_existing=on_existing,
+                               link_sources=link_sources, before_mkdir=self.settle)
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(workers):
+                self._workers.append(_Worker(os.fsencode(target), mode, on_existing, link_sources))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def report(self) -> ExtractReport:
+        return self.local.report
+
+    def __enter__(self) -> ParallelExtractor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def extract(self, entry: Entry, data=None) -> bytes | None:
+        kind = entry.type
+        if kind not in _DELEGATED or kind is _REGULAR and (
+                entry.sparse is not None or entry.size > _SMALL):
+            if kind is EntryType.HARDLINK:
+                self.settle()
+            return self.local.extract(entry, data)
+        try:
+            parts = clean_components(entry.name)
+            if not parts:
+                return None
+            self.local._walk(parts[:-1], create=True)
+        except Refused as exc:
+            self.local.report.refused.append(str(exc))
+            return None
+        payload, good = data.read_unchecked() if data is not None else (None, True)
+        path = b"/".join(parts)
+        worker = self._workers[zlib.crc32(path) % len(self._workers)]
+        worker.send(("M", entry.fields(), payload, good), len(payload) if payload else 0)
+        return path
+
+    def settle(self) -> None:
+        """Wait until every worker has done all it was sent; learn the hard-link sources
+        they made."""
+        for worker in self._workers:
+            worker.request(("B",))
+        for worker in self._workers:
+            self.local._created.update(worker.reply()[1])
+
+    def finish(self) -> ExtractReport:
+        for worker in self._workers:
+            worker.request(("F",))
+        report = self.local.report
+        for worker in self._workers:
+            _, done, created = worker.reply()
+            self.local._created.update(created)
+            for key, value in done.items():
+                setattr(report, key, getattr(report, key) + value)
+            worker.wait()
+        self._workers.clear()
+        return self.local.finish()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers.clear()
+        self.local.close()
+
+
+class _Worker:
+    """One worker process, seen from the restore: batches out, replies back."""
+
+    def __init__(self, target: bytes, mode: str, on_existing: str, link_sources):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "backups.extract_parallel", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env, cwd=_PACKAGE_ROOT)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.batch: list[tuple] = []
+        self.batch_bytes = 0
+        links = sorted(link_sources) if link_sources is not None else None
+        self._send([(target, mode, on_existing, links)])
+
+    def send(self, record: tuple, size: int) -> None:
+        self.batch.append(record)
+        self.batch_bytes += size
+        if len(self.batch) >= BATCH_RECORDS or self.batch_bytes >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            batch, self.batch, self.batch_bytes = self.batch, [], 0
+            self._send(batch)
+
+    def request(self, record: tuple) -> None:
+        self.batch.append(record)
+        self.flush()
+
+    def reply(self) -> tuple:
+        try:
+            header = _read_exactly(self.sock, _FRAME.size)
+            payload = _read_exactly(self.sock, _FRAME.unpack(header)[0]) if header else None
+        except OSError:  # reset: it ended with our frames unread
+            payload = None
+        if payload is None:
+            raise WorkerFailed(f"A restore worker ended unexpectedly (exit status {self.wait()}).")
+        answer = pickle.loads(payload)
+        if answer[0] == "X":
+            _, number, text = answer
+            raise WorkerFailed(number, text)
+        return answer
+
+    def _send(self, value) -> None:
+        try:
+            _send_frame(self.sock, value)
+        except OSError:  # it has ended: its last frame says why
+            self.reply()
+            raise WorkerFailed("A restore worker stopped reading.") from None
+
+    def wait(self):
+        self.sock.close()
+        return self.process.wait()
+
+    def stop(self) -> None:
+        self.sock.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+# --- the worker process ------------------------------------------------------------------------
+
+
+class _Data:
+    """A member's data as ``Extractor`` reads it: whole, with the check's result."""
+
+    __slots__ = ("data", "good")
+
+    def __init__(self, data: bytes, good: bool):
+        self.data, self.good = data, good
+
+    def read_unchecked(self) -> tuple[bytes, bool]:
+        return self.data, self.good
+
+
+def _serve(sock: socket.socket) -> None:
+    frames = _frames(sock)
+    target, mode, on_existing, links = next(frames)[0]
+    extractor = Extractor(target, mode=mode, on_existing=on_existing,
+                          link_sources=set(links) if links is not None else None,
+                          create_parents=False)
+    from_fields = Entry.from_fields
+    try:
+        for batch in frames:
+            for record in batch:
+                kind = record[0]
+                if kind == "M":
+                    data = _Data(record[2], record[3]) if record[2] is not None else None
+                    extractor.extract(from_fields(record[1]), data)
+                elif kind == "B":
+                    extractor._unwind(0)
+                    _send_frame(sock, ("B", _taken(extractor)))
+                else:
+                    report = extractor.finish()
+                    _send_frame(sock, ("F", report.as_dict(), _taken(extractor)))
+                    return
+    except OSError as exc:
+        where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
+        _send_frame(sock, ("X", exc.errno or 0, f"{exc.strerror or exc}{where}"))
+    finally:
+        extractor.close()
+
+
+def _taken(extractor: Extractor) -> dict:
+    created, extractor._created = extractor._created, {}
+    return created
+
+
+def _frames(sock: socket.socket):
+    while True:
+        header = _read_exactly(sock, _FRAME.size)
+        if header is None:
+            return
+        payload = _read_exactly(sock, _FRAME.unpack(header)[0])
+        if payload is None:
+            return
+        yield pickle.loads(payload)
+
+
+def _child_main(fd: int) -> None:
+    """``python -m backups.extract_parallel FD``: a worker. Ctrl-C reaches the whole process
+    group; the restore's side stops its workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=fd)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+    _serve(sock)
+
+
+if __name__ == "__main__":
+    _child_main(int(sys.argv[1]))

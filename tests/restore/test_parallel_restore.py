@@ -1,0 +1,109 @@
+"""Extraction with worker processes (``backups.extract_parallel``) gives what one process
+gives, and fails loudly when a worker is lost. The round trip, small-file and corrupt-file
+tests run both ways (the ``extraction`` fixture); these cover what only it has."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from backups.extract import Extractor
+from backups.extract_parallel import ParallelExtractor, WorkerFailed, parallel_restore_possible
+from tapes.format import Entry, EntryType
+
+
+class Data:
+    """A member's data as the reader hands it over (``MemberData.read_unchecked``)."""
+
+    def __init__(self, data: bytes, good: bool = True):
+        self.data, self.good = data, good
+
+    def read_unchecked(self):
+        return self.data, self.good
+
+
+def _file(name: bytes, data: bytes = b"x") -> tuple[Entry, Data]:
+    return Entry(name=name, type=EntryType.REGULAR, mode=0o640, size=len(data),
+                 mtime_ns=1_600_000_000_123_456_789), Data(data)
+
+
+def _restore(extractor, members) -> dict:
+    with extractor as ex:
+        for entry, data in members:
+            ex.extract(entry, data)
+        report = ex.finish()
+    return report.as_dict()
+
+
+def _tree(root: bytes) -> dict:
+    found = {}
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            content = None
+            if os.path.isfile(path) and not os.path.islink(path):
+                content = hashlib.sha256(open(path, "rb").read()).hexdigest()
+            found[os.path.relpath(path, root)] = (st.st_mode, st.st_mtime_ns, st.st_nlink, content)
+    return found
+
+
+def test_a_file_where_a_later_member_needs_a_directory_is_refused_as_in_one_process(tmp_path):
+    """``a`` is a file queued for a worker when ``a/b`` needs ``a`` as a directory: the
+    workers are settled before the directory would be made, so ``a/b`` is refused exactly as
+    one process refuses it, and ``a`` is kept."""
+    members = [_file(b"a", b"first"), _file(b"a/b", b"second")]
+    results = {}
+    for label, make in (("one", lambda t: Extractor(t)),
+                        ("parallel", lambda t: ParallelExtractor(t, mode="safe", on_existing="skip"))):
+        target = tmp_path / label
+        target.mkdir()
+        results[label] = (_restore(make(target), members), _tree(os.fsencode(target)))
+    one, parallel = results["one"], results["parallel"]
+    assert parallel == one
+    assert one[0]["files"] == 1 and "is not a directory" in one[0]["refused"][0]
+
+
+def test_hard_links_to_files_a_worker_made(tmp_path):
+    entries = [_file(b"d/f%02d" % n, b"data %d" % n) for n in range(50)]
+    links = [(Entry(name=b"e/link%02d" % n, type=EntryType.HARDLINK, linkname=b"d/f%02d" % n), None)
+             for n in range(0, 50, 7)]
+    target = tmp_path / "out"
+    target.mkdir()
+    report = _restore(ParallelExtractor(target, mode="safe", on_existing="skip",
+                                        link_sources={b"d/f%02d" % n for n in range(0, 50, 7)}),
+                      entries + links)
+    assert report["files"] == 50 + len(links) and not report["refused"], report
+    for entry, _ in links:
+        source = target / entry.linkname.decode()
+        assert os.stat(target / entry.name.decode()).st_ino == os.stat(source).st_ino
+        assert os.stat(source).st_nlink == 2
+
+
+def test_a_lost_worker_fails_the_restore_in_one_sentence(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    extractor = ParallelExtractor(target, mode="safe", on_existing="skip", workers=2)
+    try:
+        for worker in extractor._workers:
+            worker.process.kill()
+            worker.process.wait()
+        with pytest.raises(WorkerFailed, match=r"A restore worker ended unexpectedly \(exit status -9\)\."):
+            for n in range(2000):
+                extractor.extract(*_file(b"f%04d" % n, bytes(4096)))
+            extractor.finish()
+    finally:
+        extractor.close()
+
+
+def test_parallel_only_into_an_empty_directory_and_for_distinct_paths(tmp_path):
+    target = os.fsencode(tmp_path / "t")
+    assert parallel_restore_possible(target, ["/a", "/b"])  # does not exist yet
+    os.makedirs(os.path.join(target, b"lost+found"))
+    assert parallel_restore_possible(target, ["/a", "/b"])
+    assert not parallel_restore_possible(target, ["/a", "/b", "/a"])
+    open(os.path.join(target, b"x"), "w").close()
+    assert not parallel_restore_possible(target, ["/a", "/b"])
+    assert not parallel_restore_possible(os.path.join(target, b"x"), ["/a"])
