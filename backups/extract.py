@@ -134,6 +134,7 @@ class Extractor:
         # queued there may be a file of that name.
         self._create_parents = create_parents
         self._before_mkdir = before_mkdir
+        self._umask = current_umask()
 
     def __enter__(self) -> Extractor:
         return self
@@ -170,16 +171,18 @@ class Extractor:
         if kind in (EntryType.CHARDEV, EntryType.BLOCKDEV) and self.mode == SAFE:
             raise Refused(f"{_show(parts)} is a device node; safe mode does not create them.")
         if kind is EntryType.REGULAR:
-            fd = self._create_new(parent, parts)
+            whole = _read_whole(entry, data)
+            mode = self._creation_mode(entry, whole)
+            fd = self._create_new(parent, parts, mode)
             if fd is not None:
-                return self._fill(entry, data, parent, parts, fd, parts[-1])
+                return self._fill(entry, data, parent, parts, fd, parts[-1], whole, mode)
         name = self._free_name(parent, parts)
         if name is None:
             self.report.skipped += 1
             return None
         final = parts[:-1] + (name,)
         if kind is EntryType.REGULAR:
-            return self._regular(entry, data, parent, final)
+            return self._regular(entry, data, parent, final, whole, mode)
         if kind is EntryType.HARDLINK:
             self._hardlink(entry, parent, final)
         elif kind is EntryType.SYMLINK:
@@ -315,32 +318,43 @@ class Extractor:
 
     # --- regular files and hard links -----------------------------------------------------
 
-    def _create_new(self, parent: int, parts: tuple[bytes, ...]) -> int | None:
+    def _creation_mode(self, entry: Entry, whole) -> int:
+        """The mode to create a regular file with: its own when its data is in hand and
+        good, it has no setuid/setgid/sticky bit (``fchown`` clears those: they are set
+        after it) and the umask takes nothing from it — then no ``fchmod`` is needed;
+        else owner-only until data and metadata are in place."""
+        mode = entry.mode & 0o7777
+        if whole is not None and whole[1] and not mode & (0o7000 | self._umask):
+            return mode
+        return 0o600
+
+    def _create_new(self, parent: int, parts: tuple[bytes, ...], mode: int) -> int | None:
         """An fd of ``parts`` created now, or None if the name exists (then the operator's
         choice decides). ``O_EXCL`` is the existence check: atomic, never through a link,
         and the usual case (a new tree) costs no ``lstat``."""
         self._forget_below(parts)
         try:
-            return os.open(parts[-1], _NEW_FILE, 0o600, dir_fd=parent)
+            return os.open(parts[-1], _NEW_FILE, mode, dir_fd=parent)
         except FileExistsError:
             return None
 
-    def _regular(self, entry: Entry, data, parent: int, final: tuple[bytes, ...]):
+    def _regular(self, entry: Entry, data, parent: int, final: tuple[bytes, ...], whole, mode: int):
         name = final[-1]
         direct = _lstat(parent, name) is None
         create_as = name if direct else _temp_name(parent, name)
-        fd = os.open(create_as, _NEW_FILE, 0o600, dir_fd=parent)
-        return self._fill(entry, data, parent, final, fd, create_as)
+        fd = os.open(create_as, _NEW_FILE, mode, dir_fd=parent)
+        return self._fill(entry, data, parent, final, fd, create_as, whole, mode)
 
     def _fill(self, entry: Entry, data, parent: int, final: tuple[bytes, ...], fd: int,
-              create_as: bytes):
-        """Write the data into ``fd`` (``create_as``), then give it its name: ``final``
-        when it matches its checksum, ``NAME.corrupt`` when not."""
+              create_as: bytes, whole, mode: int):
+        """Write the data (``whole``: a small member's, read already) into ``fd``
+        (``create_as``, made with ``mode``), then give it its name: ``final`` when it
+        matches its checksum, ``NAME.corrupt`` when not."""
         name = final[-1]
         try:
-            good = self._write_data(fd, entry, data, final)
+            good = self._write_data(fd, entry, data, whole)
             if good:
-                self._metadata_fd(fd, entry, final)
+                self._metadata_fd(fd, entry, final, created=mode & ~self._umask)
         except BaseException:
             os.unlink(create_as, dir_fd=parent)  # a read error: never leave half a file
             raise
@@ -359,15 +373,14 @@ class Extractor:
         self.report.bytes += entry.size
         return b"/".join(final)
 
-    def _write_data(self, fd: int, entry: Entry, data, final) -> bool:
+    def _write_data(self, fd: int, entry: Entry, data, whole) -> bool:
         """Stream the member's data into ``fd`` (holes stay holes); False on a checksum
         mismatch. Other read errors propagate after the partial file is removed by the caller."""
+        if whole is not None:
+            _write_all(fd, whole[0])
+            return whole[1]
         if data is None:
             return True
-        if entry.sparse is None and entry.size <= _SMALL:
-            whole, good = data.read_unchecked()  # one chunk, one digest update
-            _write_all(fd, whole)
-            return good
         regions = list(entry.sparse) if entry.sparse is not None else None
         try:
             if regions is None:
@@ -431,15 +444,17 @@ class Extractor:
             return self.is_root
         return name.startswith("user.")
 
-    def _metadata_fd(self, fd: int, entry: Entry, parts) -> None:
-        """Owner, then mode (chown clears setuid), ACLs and xattrs, times last."""
+    def _metadata_fd(self, fd: int, entry: Entry, parts, created: int | None = None) -> None:
+        """Owner, then mode (chown clears setuid; not set again when it is the mode the
+        file was ``created`` with), ACLs and xattrs, times last."""
         if self.mode == FAITHFUL or self.is_root:
             try:
                 os.fchown(fd, entry.uid, entry.gid)
             except OSError as exc:
                 self.report.warnings.append(f"{_show(parts)}: could not set owner ({exc.strerror}).")
         mode = entry.mode & 0o7777
-        os.fchmod(fd, self._mode(entry) if mode & 0o6000 else mode)
+        if mode != created:
+            os.fchmod(fd, self._mode(entry) if mode & 0o6000 else mode)
         if entry.xattrs or entry.acl_access or entry.acl_default:
             for name, value in self._xattrs(entry, parts):
                 self._try(parts, f"xattr {name}", os.setxattr, fd, name, value)
@@ -490,6 +505,27 @@ def _not_a_directory(exc: OSError, parts) -> None:
         raise Refused(f"{_show(parts)} is not a directory (a symlink or a file); "
                       "nothing is restored through it.") from None
     raise exc
+
+
+def _read_whole(entry: Entry, data) -> tuple[bytes, bool] | None:
+    """A small member's data and whether it matches its checksum, read in one piece; None
+    for one that is streamed (large, sparse) or has no data."""
+    if data is not None and entry.sparse is None and entry.size <= _SMALL:
+        return data.read_unchecked()
+    return None
+
+
+def current_umask() -> int:
+    """This process's umask, without setting it (``os.umask`` would, for every thread);
+    0o777 where the kernel does not say (then every mode is set explicitly)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o777
 
 
 def _lstat(parent: int, name: bytes):

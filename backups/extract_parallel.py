@@ -9,7 +9,7 @@ backups.extract_parallel``, each an ``Extractor``) create the files, so both cor
 What goes where, so that the result is the one ``Extractor`` alone gives:
 
 - Workers get the members that create one name each and need nothing else: small regular
-  files (data read and checked here, sent with the result of the check), symlinks, FIFOs,
+  files (data read here, checked there against the catalog's checksum), symlinks, FIFOs,
   device nodes. A member goes to the worker chosen by a hash of its path, so members of
   one path stay in archive order.
 - This process keeps everything else in its own ``Extractor``: directories (their metadata
@@ -28,6 +28,7 @@ Anything else restores in one process, as before.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import signal
@@ -49,6 +50,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 _DELEGATED = (EntryType.REGULAR, EntryType.SYMLINK, EntryType.FIFO, EntryType.CHARDEV,
               EntryType.BLOCKDEV)
 _REGULAR = EntryType.REGULAR
+_UNUSUAL = (b"", b".", b"..")  # last components that ``clean_components`` must see
 
 
 def parallel_restore_possible(target: bytes, paths) -> bool:
@@ -80,6 +82,8 @@ class ParallelExtractor:
         self.local = Extractor(target, mode=mode, on_existing=on_existing,
                                link_sources=link_sources, before_mkdir=self.settle)
         self._workers: list[_Worker] = []
+        self._head: bytes | None = None  # the raw directory part of the last member sent
+        self._head_crc = 0
         try:
             for _ in range(workers):
                 self._workers.append(_Worker(os.fsencode(target), mode, on_existing, link_sources))
@@ -103,20 +107,26 @@ class ParallelExtractor:
                 entry.sparse is not None or entry.size > _SMALL):
             if kind is EntryType.HARDLINK:
                 self.settle()
+            self._head = None
             return self.local.extract(entry, data)
-        try:
-            parts = clean_components(entry.name)
-            if not parts:
+        head, _, base = entry.name.rpartition(b"/")
+        if head != self._head or base in _UNUSUAL:  # a new directory: clean, make its parents
+            self._head = None
+            try:
+                parts = clean_components(entry.name)
+                if not parts:
+                    return None
+                self.local._walk(parts[:-1], create=True)
+            except Refused as exc:
+                self.local.report.refused.append(str(exc))
                 return None
-            self.local._walk(parts[:-1], create=True)
-        except Refused as exc:
-            self.local.report.refused.append(str(exc))
-            return None
-        payload, good = data.read_unchecked() if data is not None else (None, True)
-        path = b"/".join(parts)
-        worker = self._workers[zlib.crc32(path) % len(self._workers)]
-        worker.send(("M", entry.fields(), payload, good), len(payload) if payload else 0)
-        return path
+            self._head, self._head_crc = head, zlib.crc32(b"/".join(parts[:-1]) + b"/")
+            base = parts[-1]
+        payload, expected = data.read_raw() if data is not None else (None, None)
+        # By the cleaned path: members of one path go to one worker, in archive order.
+        worker = self._workers[zlib.crc32(base, self._head_crc) % len(self._workers)]
+        worker.send(("M", entry.fields(), payload, expected), len(payload) if payload else 0)
+        return entry.name
 
     def settle(self) -> None:
         """Wait until every worker has done all it was sent; learn the hard-link sources
@@ -220,15 +230,17 @@ class _Worker:
 
 
 class _Data:
-    """A member's data as ``Extractor`` reads it: whole, with the check's result."""
+    """A member's data as ``Extractor`` reads it (``MemberData.read_unchecked``): whole,
+    checked here against the catalog's checksum."""
 
-    __slots__ = ("data", "good")
+    __slots__ = ("data", "expected")
 
-    def __init__(self, data: bytes, good: bool):
-        self.data, self.good = data, good
+    def __init__(self, data: bytes, expected: str | None):
+        self.data, self.expected = data, expected
 
     def read_unchecked(self) -> tuple[bytes, bool]:
-        return self.data, self.good
+        expected = self.expected
+        return self.data, expected is None or hashlib.sha256(self.data).hexdigest() == expected
 
 
 def _serve(sock: socket.socket) -> None:
@@ -279,6 +291,7 @@ def _child_main(fd: int) -> None:
     """``python -m backups.extract_parallel FD``: a worker. Ctrl-C reaches the whole process
     group; the restore's side stops its workers."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.umask(0)  # files are made with their own modes, no fchmod after (``Extractor._creation_mode``)
     sock = socket.socket(fileno=fd)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
     _serve(sock)

@@ -192,6 +192,18 @@ class PaxReader:
                 raise FormatError("A header block has a bad checksum: this is not a tar archive or it is damaged.")
             typeflag = block[156:157]
             size = _number(block[124:136], "size")
+            if typeflag == b"x" and size <= MAX_EXTENDED_HEADER:
+                data = self._read_bytes(size)
+                simple = _simple_records(data)
+                if simple is not None:
+                    local.update(simple)
+                    continue
+                for keyword, value in parse_pax_records(data):
+                    if keyword.startswith(b"SCHILY.xattr."):
+                        xattrs[decode_xattr_name(keyword[13:])] = value
+                    elif not keyword.startswith(b"GNU.volume."):
+                        local[keyword] = value
+                continue
             if typeflag in (b"x", b"g"):
                 target = local if typeflag == b"x" else self._globals
                 for keyword, value in self._extended_records(size):
@@ -203,7 +215,7 @@ class PaxReader:
             if typeflag in _SKIPPED_TYPES:
                 self._skip_bytes(size)
                 continue
-            return self._entry(block, {**self._globals, **local} if self._globals else local, xattrs)
+            return self._entry(block, size, {**self._globals, **local} if self._globals else local, xattrs)
 
     def _consume_second_zero_block(self) -> None:
         records = self._records
@@ -234,17 +246,17 @@ class PaxReader:
         while left > 0:
             left -= len(self._records.take(left))
 
-    def _entry(self, block: bytes, pax: dict, xattrs: dict) -> tuple[Entry, int]:
-        (name, mode, uid, gid, size, mtime, _, typeflag, linkname, magic, _, uname, gname,
+    def _entry(self, block: bytes, size: int, pax: dict, xattrs: dict) -> tuple[Entry, int]:
+        """``size``: the header's own size field, parsed."""
+        (name, mode, uid, gid, _, mtime, _, typeflag, linkname, magic, _, uname, gname,
          _, _, prefix) = _USTAR.unpack_from(block)
         etype = _TYPES.get(typeflag, EntryType.REGULAR)  # POSIX: unknown types read as files
         name = pax[b"path"] if b"path" in pax else _joined(name, prefix if magic[:5] == b"ustar" else b"")
-        size = _number(size, "size")
         if b"size" in pax:
             size = parse_pax_int(pax[b"size"], "size", MAX_MEMBER_SIZE)
         if size > MAX_MEMBER_SIZE:
             raise FormatError(f"A member claims an absurd size ({size} bytes).")
-        mtime_ns = _number(mtime, "mtime") * 1_000_000_000
+        mtime_ns = _pax_time(pax[b"mtime"]) if b"mtime" in pax else _number(mtime, "mtime") * 1_000_000_000
         entry = Entry(
             name=name,
             type=etype,
@@ -254,7 +266,7 @@ class PaxReader:
             uname=pax.get(b"uname", uname.split(b"\0", 1)[0]).decode("utf-8", "surrogateescape"),
             gname=pax.get(b"gname", gname.split(b"\0", 1)[0]).decode("utf-8", "surrogateescape"),
             size=size if etype is EntryType.REGULAR else 0,
-            mtime_ns=_pax_time(pax[b"mtime"]) if b"mtime" in pax else mtime_ns,
+            mtime_ns=mtime_ns,
             atime_ns=_pax_time(pax[b"atime"]) if b"atime" in pax else None,
             ctime_ns=_pax_time(pax[b"ctime"]) if b"ctime" in pax else None,
             linkname=pax.get(b"linkpath", linkname.split(b"\0", 1)[0]),
@@ -372,10 +384,33 @@ def _checksum_ok(block: bytes) -> bool:
 
 def _pax_time(value: bytes) -> int:
     """``parse_pax_time`` for the usual ``SECONDS.NANOS`` form."""
+    dot = len(value) - 10
+    if 0 < dot <= 20 and value[dot] == 46:  # "." then nine digits: what we and GNU tar write
+        digits = value[:dot] + value[dot + 1 :]
+        if digits.isdigit():
+            return int(digits)
     whole, dot, frac = value.partition(b".")
     if whole.isdigit() and len(whole) <= 20 and (frac.isdigit() and len(frac) <= 9 or not dot):
         return int(whole) * 1_000_000_000 + (int(frac.ljust(9, b"0")) if dot else 0)
     return parse_pax_time(value)
+
+
+def _simple_records(data: bytes) -> dict[bytes, bytes] | None:
+    """``parse_pax_records`` for the usual extended header — no newline in a value, no
+    xattr or volume keyword, no padding — or None: then the strict parser decides."""
+    if b"SCHILY.xattr." in data or b"GNU.volume." in data:
+        return None
+    lines = data.split(b"\n")
+    if lines.pop():
+        return None
+    found = {}
+    for line in lines:
+        length, _, record = line.partition(b" ")
+        keyword, eq, value = record.partition(b"=")
+        if not (eq and keyword and length.isdigit() and int(length) == len(line) + 1):
+            return None
+        found[keyword] = value
+    return found
 
 
 class MemberData:
@@ -389,7 +424,7 @@ class MemberData:
         self.consumed = 0
         self.expected = expected
         self.checksum: str | None = None
-        self._digest = hashlib.sha256()
+        self._digest = None  # made when data is read (``read_raw`` makes none)
         self._finished = False
         self.done_reading = data_size == 0
         reader._current = self
@@ -398,6 +433,8 @@ class MemberData:
 
     def __iter__(self) -> Iterator[memoryview]:
         records = self._reader._records
+        if self._digest is None and self.consumed < self.data_size:
+            self._digest = hashlib.sha256()
         while self.consumed < self.data_size:
             chunk = records.take(self.data_size - self.consumed)
             useful = min(len(chunk), self.data_size - self.consumed)
@@ -415,10 +452,29 @@ class MemberData:
             data = records.record[start : start + left]
             records.pos = start + padded(left)
             self.consumed = self.data_size
-            self._digest.update(data)
+            if self._digest is None:
+                self._digest = hashlib.sha256(data)
+            else:
+                self._digest.update(data)
             self._finish()
             return data
         return b"".join(bytes(chunk) for chunk in self)
+
+    def read_raw(self) -> tuple[bytes, str | None]:
+        """The whole data, not checked here: it and the checksum it must match (None: no
+        check), for a caller that checks it elsewhere (``backups.extract_parallel``).
+        ``checksum`` stays None."""
+        expected, self.expected = self.expected, None
+        records = self._reader._records
+        left = self.data_size - self.consumed
+        if records.pos + left <= len(records.record) and self._finished is False:
+            start = records.pos
+            records.pos = start + padded(left)
+            self.consumed = self.data_size
+            self._finished = self.done_reading = True
+            return records.record[start : start + left], expected
+        data = self.read()
+        return data, expected
 
     def read_unchecked(self) -> tuple[bytes, bool]:
         """The whole data and whether it matches ``expected``: a mismatch is not raised,
@@ -438,7 +494,7 @@ class MemberData:
         self.done_reading = True
         self.consumed = self.data_size
         if self.entry.type is EntryType.REGULAR:
-            self.checksum = self._digest.hexdigest()
+            self.checksum = (self._digest or hashlib.sha256()).hexdigest()
         if self.expected is not None and self.expected != self.checksum:
             raise ChecksumMismatch(f"The data of {self.entry.name!r} does not match its checksum.")
 

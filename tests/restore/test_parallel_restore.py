@@ -15,13 +15,16 @@ from tapes.format import Entry, EntryType
 
 
 class Data:
-    """A member's data as the reader hands it over (``MemberData.read_unchecked``)."""
+    """A member's data as the reader hands it over (``MemberData``), with no checksum."""
 
-    def __init__(self, data: bytes, good: bool = True):
-        self.data, self.good = data, good
+    def __init__(self, data: bytes):
+        self.data = data
 
     def read_unchecked(self):
-        return self.data, self.good
+        return self.data, True
+
+    def read_raw(self):
+        return self.data, None
 
 
 def _file(name: bytes, data: bytes = b"x") -> tuple[Entry, Data]:
@@ -107,3 +110,27 @@ def test_parallel_only_into_an_empty_directory_and_for_distinct_paths(tmp_path):
     open(os.path.join(target, b"x"), "w").close()
     assert not parallel_restore_possible(target, ["/a", "/b"])
     assert not parallel_restore_possible(os.path.join(target, b"x"), ["/a"])
+
+
+@pytest.mark.parametrize("how", ["one", "parallel"])
+def test_modes_come_back_whatever_the_umask(tmp_path, how):
+    """A file is created with its own mode only where nothing would change it after
+    (no umask bits taken, no setuid/setgid/sticky); every other mode is set explicitly."""
+    modes = {b"plain": 0o644, b"group-writable": 0o664, b"everyone": 0o666, b"private": 0o600,
+             b"setuid": 0o4755, b"sticky": 0o1644, b"none": 0o000}
+    members = []
+    for name, mode in modes.items():
+        entry, data = _file(name)
+        entry.mode = mode
+        members.append((entry, data))
+    target = tmp_path / "out"
+    target.mkdir()
+    old = os.umask(0o027)
+    try:
+        make = (Extractor(target, mode="faithful") if how == "one" else
+                ParallelExtractor(target, mode="faithful", on_existing="skip"))
+        report = _restore(make, members)
+    finally:
+        os.umask(old)
+    assert report["files"] == len(modes), report
+    assert {n: os.stat(target / n.decode()).st_mode & 0o7777 for n in modes} == modes
