@@ -17,9 +17,11 @@ the loader lives here under its own name.)
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json.encoder
 import queue
+import re
 import tempfile
 import threading
 import time
@@ -67,6 +69,58 @@ def catalog_values(entry: Entry, info: MemberInfo, *, set_id: int, segment_id: i
     )
 
 
+def plain_file_lines(name: bytes, mode: int, uid: int, gid: int, uname: str, gname: str,
+                     size: int, mtime_ns: int, atime_ns: int, ctime_ns: int, checksum: str,
+                     volume: int, record: int, offset: int, *, set_id: int,
+                     segment_id: int) -> tuple[bytes, str] | None:
+    """``index_line`` and ``_copy_line(catalog_values(...))`` of a regular file without link,
+    xattrs, holes or change, stored in one volume, from its fields — for the engine's small
+    files, without ``Entry`` and ``MemberInfo`` — when neither its name nor an owner name
+    needs escaping (ASCII, no backslash, tab or line break); None otherwise. One format
+    each, the owner's part cached (tests/backups/test_catalog_load.py compares them)."""
+    if _NOT_PLAIN.search(name) is not None:
+        return None
+    owner_key = (mode, uid, gid, uname, gname)
+    owner = _PLAIN_OWNERS.get(owner_key)
+    if owner is None:
+        owner = _plain_owner(*owner_key)
+        if len(_PLAIN_OWNERS) < 4096:
+            _PLAIN_OWNERS[owner_key] = owner
+    if owner is None:
+        return None
+    text = name.decode("ascii")
+    path = "/" + text
+    parent, _, base = path.rpartition("/")
+    parent = parent or "/"
+    key = int.from_bytes(_blake2b(b"/" + name, digest_size=8).digest(), "big", signed=True)
+    index = _PLAIN_INDEX_LINE % (_encode_str(text), size, size, owner[0], mtime_ns, atime_ns,
+                                 ctime_ns, checksum, volume, record, offset)
+    copy = _PLAIN_COPY_LINE % (set_id, segment_id, path, key, parent, _parent_key(parent), base,
+                               size, owner[1], mtime_ns, checksum, record, offset)
+    return index.encode("utf-8"), copy
+
+
+def _plain_owner(mode: int, uid: int, gid: int, uname: str, gname: str) -> tuple[str, str] | None:
+    """The index line's and the COPY line's mode, ids and owner names, or None when a name
+    needs escaping in COPY text."""
+    if any(c in name for name in (uname, gname) for c in "\\\t\n\r"):
+        return None
+    return (f'"mode":{mode},"uid":{uid},"gid":{gid},"uname":{_encode_str(uname)},'
+            f'"gname":{_encode_str(gname)}', f"{mode}\t{uid}\t{gid}\t{uname}\t{gname}")
+
+
+_NOT_PLAIN = re.compile(rb"[\x80-\xff\\\t\n\r]")  # not ASCII, or escaped in COPY text
+_PLAIN_OWNERS: dict[tuple, tuple[str, str] | None] = {}
+_PLAIN_INDEX_LINE = (
+    '{"path":%s,"type":"regular","size":%d,"stored_size":%d,%s,"mtime_ns":%d,"atime_ns":%d,'
+    '"ctime_ns":%d,"checksum":"%s","link":"","devmajor":0,"devminor":0,"xattrs":false,'
+    '"acl":false,"sparse":false,"changed":false,"volume":%d,"record":%d,"offset":%d}\n'
+)
+# COLUMNS order; type "0", no link, one volume, not changed (as _copy_line writes False).
+_PLAIN_COPY_LINE = "%d\t%d\t%s\t%d\t%s\t%d\t%s\t0\t%d\t%s\t%d\t%s\t\t%d\t%d\t1\tFalse\n"
+_blake2b = hashlib.blake2b
+
+
 _last_parent: tuple[str, int] = ("", path_key(""))
 
 
@@ -94,11 +148,11 @@ class CatalogLoader:
     """
 
     def __init__(self, *, batch_rows: int | None = None, background: bool = False):
-        self._copy = connection.vendor == "postgresql"
+        self.copies = connection.vendor == "postgresql"  # rows are COPY text lines
         # Inside a caller's transaction (tests, a rebuild) the rows must be part of it:
         # another connection would neither see uncommitted parents nor roll back with it.
-        self._background = background and self._copy and not connection.in_atomic_block
-        self.batch_rows = batch_rows or (COPY_BATCH_ROWS if self._copy else BATCH_ROWS)
+        self._background = background and self.copies and not connection.in_atomic_block
+        self.batch_rows = batch_rows or (COPY_BATCH_ROWS if self.copies else BATCH_ROWS)
         self.rows: list = []  # tuples; COPY text lines on PostgreSQL
         self._bytes = 0
         self.loaded = 0
@@ -108,13 +162,16 @@ class CatalogLoader:
 
     def add(self, values: tuple) -> bool:
         """Queue a row; True when the batch is full and should be flushed."""
-        if self._copy:
-            line = _copy_line(values)
-            self.rows.append(line)
-            self._bytes += len(line)
-            return len(self.rows) >= self.batch_rows or self._bytes >= COPY_BATCH_BYTES
+        if self.copies:
+            return self.add_line(_copy_line(values))
         self.rows.append(values)
         return len(self.rows) >= self.batch_rows
+
+    def add_line(self, line: str) -> bool:
+        """``add`` for a row already in COPY text (``plain_file_lines``), when ``copies``."""
+        self.rows.append(line)
+        self._bytes += len(line)
+        return len(self.rows) >= self.batch_rows or self._bytes >= COPY_BATCH_BYTES
 
     def flush(self) -> None:
         if not self.rows:
@@ -128,7 +185,7 @@ class CatalogLoader:
             return
         started = time.perf_counter()
         with transaction.atomic():
-            if self._copy:
+            if self.copies:
                 _copy_lines(connection, rows)
             else:  # one prepared INSERT for the batch: model instances cost ~100 µs a row
                 _insert_rows(rows)

@@ -34,7 +34,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backups.allocation import NextTape, allocation_check, media_set_for_run, tape_next, tape_unclaim
-from backups.catalog_load import CatalogLoader, IndexSpool, catalog_values, index_line
+from backups.catalog_load import (
+    CatalogLoader, IndexSpool, catalog_values, index_line, plain_file_lines,
+)
 from backups.context import JobContext
 from backups.errors import Cancelled, JobError, NeedsMedia
 from backups.models import BackupJob, BackupSegment, BackupSet
@@ -42,7 +44,8 @@ from backups.paths import path_bytes
 from backups.scripts import script_run
 from backups.source import Excludes, SourceReader
 from tapes.drivers.base import EndOfMedium, MediaError, TapeError
-from tapes.format import ArchiveFull, PaxWriter, write_index
+from tapes.format import ArchiveFull, Entry, EntryType, MemberInfo, PaxWriter, write_index
+from tapes.format.pax import PLAIN_HEADERS, PreparedMember
 from tapes.models import Drive, MediaSet, Tape
 from tapes.services import InventoryError
 
@@ -280,7 +283,10 @@ class _Run:
                 continue
             if kind == "X":
                 raise JobError(f"Reading the source failed: {record[1]}") from record[1]
-            if kind == "P":  # the common case: headers and checksum made by the reader
+            if kind == "R":  # the common case: a small file, its headers made by the reader
+                self._plain(writer, record)
+                continue
+            if kind == "P":  # headers made by the reader
                 member = record[1]
                 self._tick(member.entry.name)
                 info = writer.add_prepared(member)
@@ -305,6 +311,41 @@ class _Run:
             elif info.changed:
                 self._warn(f"{os.fsdecode(entry.name)}: its size changed while being read")
             self._stored(entry, info)
+
+    def _plain(self, writer: PaxWriter, record: tuple) -> None:
+        """A small regular file (``backups.source``'s "R" record): appended, indexed and
+        catalogued from its fields, with no ``Entry`` or ``MemberInfo`` unless it crosses a
+        record boundary or its names need escaping (``_stored`` then)."""
+        (_, name, mode, uid, gid, uname, gname, size, mtime_ns, atime_ns, ctime_ns, blob,
+         warning) = record
+        self._tick(name)
+        placed = writer.add_plain(blob, size)
+        if warning:
+            self._warn(warning)
+        lines = None
+        if placed is not None:
+            volume, record_number, offset, checksum = placed
+            if self.catalog.copies:
+                lines = plain_file_lines(
+                    name, mode, uid, gid, uname, gname, size, mtime_ns, atime_ns, ctime_ns,
+                    checksum, volume, record_number, offset, set_id=self.backup_set.id,
+                    segment_id=self.segments[volume].id)
+        if lines is None:
+            entry = Entry(name, EntryType.REGULAR, mode, uid, gid, uname, gname, size,
+                          mtime_ns, atime_ns, ctime_ns)
+            if placed is None:
+                info = writer.add_prepared(PreparedMember(entry, blob, PLAIN_HEADERS))
+            else:
+                info = MemberInfo(name, EntryType.REGULAR, volume, record_number, offset, size,
+                                  size, checksum, False, volume)
+            self._stored(entry, info)
+            return
+        self.files += 1
+        self.bytes += size
+        self.segments[volume].files += 1  # the current segment: the member is in one record
+        self.spool.add_line(lines[0])
+        if self.catalog.add_line(lines[1]):
+            self._flush_catalog()
 
     def _stored(self, entry, info) -> None:
         segment = self.segments[info.volume]

@@ -22,8 +22,13 @@ not reached yet is read after the writer has caught up. A batch holds at most
 ``BATCH_BYTES`` of data, so memory stays bounded whatever the tree. Records, as the
 engine sees them:
 
+``("R", name, mode, uid, gid, uname, gname, size, mtime_ns, atime_ns, ctime_ns, blob,
+warning)``  most small files: a regular file's fields (as ``entry_from_path`` would give
+them) and its headers, data and padding (``tapes.format.pax.plain_member``), as they come
+from the socket — the engine appends and catalogues them without building objects
 ``("P", prepared_member, warning)``  a member with its headers built, data and padding
-appended (``tapes.format.pax.prepare_member``): most small files; directories, links, devices
+appended (``tapes.format.pax.prepare_member``): directories, links, devices, small files
+with long or not ASCII names
 ``("F", entry, data_chunks, warning)``  a whole member whose data the writer checks
 ``("S", entry)`` + ``("C", chunk)``… + ``("E", warning)``  a large file, streamed
 ``("W", message)``  a warning about a path that is not stored
@@ -51,7 +56,7 @@ from pathlib import Path
 
 from tapes.format import Entry, EntryType, entry_from_path
 from tapes.format.entry import owner_names
-from tapes.format.pax import PreparedMember, prepare_member
+from tapes.format.pax import PreparedMember, plain_member, prepare_member
 
 CHUNK = 1 << 20
 BATCH_BYTES = 512 << 10  # a batch's buffers stay small enough to be reused
@@ -60,6 +65,7 @@ SHORT_PATH = 3800  # below PATH_MAX with room for the kernel; longer paths go vi
 SOCKET_BUFFER = 4 << 20  # how far (in bytes of records) the walk may run ahead
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _REGULAR = EntryType.REGULAR
+_S_ISREG = stat.S_ISREG
 _FRAME = struct.Struct("<I")  # each frame: its length, then a pickled list of records
 _ACK = b"\x01"  # the engine's side has read a passed descriptor to its end
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -144,7 +150,9 @@ class SourceReader:
                 return
             for record in batch:
                 kind = record[0]
-                if kind == "P":
+                if kind == "R":
+                    yield record
+                elif kind == "P":
                     member = PreparedMember(from_fields(record[1]), record[2], record[3])
                     yield "P", member, record[4]
                 elif kind == "F":
@@ -337,37 +345,40 @@ class _Walker:
         try:
             try:
                 with os.scandir(fd) as listing:  # names are str for a descriptor
-                    children = sorted((os.fsencode(d.name), d) for d in listing)
+                    children = sorted((os.fsencode(d.name), d.is_file(follow_symlinks=False))
+                                      for d in listing)
             except OSError as exc:
                 self._warn(path, f"its contents could not be read ({_problem(exc)})")
                 return
             prefix = path.rstrip(b"/") + b"/"
             excludes = self.excludes if self.excludes else None
-            for child, dirent in children:
+            for child, regular in children:
                 child_path = prefix + child
                 if excludes is not None and excludes(child_path, child):
                     continue
-                if dirent.is_file(follow_symlinks=False):
-                    self._file(fd, child_path, child, dirent)
+                if regular:
+                    self._file(fd, child_path, child)
                 else:
                     self._path(fd, child_path, child)
         finally:
             os.close(fd)
 
-    def _file(self, dir_fd: int, path: bytes, name: bytes, dirent: os.DirEntry) -> None:
+    def _file(self, dir_fd: int, path: bytes, name: bytes) -> None:
         """A child the directory listing says is a regular file: the common case, in as
         few system calls as the metadata allows (see ``_small_file``); anything unusual
-        (hard links, holes, large or vanished-and-replaced files) takes ``_path``."""
+        (hard links, holes, xattrs, large, vanished or replaced files) takes ``_path``,
+        which says what went wrong."""
         try:
-            st = dirent.stat(follow_symlinks=False)  # one fstatat relative to dir_fd
-        except OSError as exc:
-            self._warn(path, _problem(exc))
+            fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            self._path(dir_fd, path, name)
             return
-        if (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_size <= CHUNK
-                and st.st_blocks * 512 >= st.st_size):
-            if self._small_file(dir_fd, path, name, st):
-                return
-        self._path(dir_fd, path, name)
+        try:
+            done = self._small_file(fd, path)
+        finally:
+            os.close(fd)
+        if not done:
+            self._path(dir_fd, path, name)
 
     # -- file data ------------------------------------------------------------------------
 
@@ -399,40 +410,47 @@ class _Walker:
         self._emit(("F", entry.fields(), chunks,
                     warning and f"{os.fsdecode(path)}: {warning}"), entry.stored_size)
 
-    def _small_file(self, dir_fd: int, path: bytes, name: bytes, st: os.stat_result) -> bool:
-        """A small regular file without hard links or holes, by its ``lstat`` ``st``: open
-        relative to its directory, list xattrs on the descriptor, one read, one fstat.
-        The entry is what ``entry_from_path`` makes of ``st``. False (nothing emitted)
-        when the file has xattrs or ACLs: ``_path`` reads those."""
+    def _small_file(self, fd: int, path: bytes) -> bool:
+        """A small regular file without hard links, holes or xattrs, open as ``fd``
+        (``O_NOFOLLOW``, relative to its directory): fstat, list xattrs, one read, fstat.
+        The first fstat is the ``lstat`` ``entry_from_path`` would make (the same inode: a
+        symlink is not opened), before the read as there. Sends an "R" record (headers by
+        ``plain_member``). False (nothing sent) for anything else: ``_path`` takes it."""
+        st = os.fstat(fd)
+        size = st.st_size
+        if not (_S_ISREG(st.st_mode) and st.st_nlink == 1 and size <= CHUNK
+                and st.st_blocks * 512 >= size):
+            return False
         try:
-            fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            self._warn(path, _problem(exc))
+            if _has_xattrs(fd):
+                return False
+            data = _read_small(fd, size)
+            after = os.fstat(fd)
+        except OSError as exc:  # nothing is on tape yet: leave the file out
+            self._warn(path, f"it could not be read ({_problem(exc)})")
             return True
-        try:
-            try:
-                if _has_xattrs(fd):
-                    return False
-                data = _read_small(fd, st.st_size)
-                after = os.fstat(fd)
-            except OSError as exc:  # nothing is on tape yet: leave the file out
-                self._warn(path, f"it could not be read ({_problem(exc)})")
-                return True
-        finally:
-            os.close(fd)
-        if not stat.S_ISREG(after.st_mode):
-            self._warn(path, "it was replaced while being read; not stored")
-            return True
-        entry = _small_entry(path.lstrip(b"/"), st)
         warning = None
-        if after.st_size != st.st_size or after.st_mtime_ns != st.st_mtime_ns:
-            warning = f"{os.fsdecode(path)}: {_changed_since(entry, after)}"
+        if after.st_size != size or after.st_mtime_ns != st.st_mtime_ns:
+            warning = f"{os.fsdecode(path)}: {_CHANGED}"
+        arcname = path.lstrip(b"/")
+        uid, gid, mode = st.st_uid, st.st_gid, st.st_mode & 0o7777
+        uname, gname = owner_names(uid, gid)
+        mtime_ns, atime_ns, ctime_ns = st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns
+        blob = None
+        if len(data) == size:
+            blob = plain_member(arcname, _REGULAR, mode, uid, gid, uname, gname, size, mtime_ns,
+                                atime_ns, ctime_ns, data)
+        if blob is not None:
+            self._emit(("R", arcname, mode, uid, gid, uname, gname, size, mtime_ns, atime_ns,
+                        ctime_ns, blob, warning), size)
+            return True
+        entry = Entry(arcname, _REGULAR, mode, uid, gid, uname, gname, size, mtime_ns,
+                      atime_ns, ctime_ns)  # what entry_from_path makes of st
         member = prepare_member(entry, data)
         if member is None:  # it grew or shrank: the writer stores what fits, zero-padded
-            self._emit(("F", entry.fields(), [data], warning), st.st_size)
-        else:
-            self._emit(("P", entry.fields(), member.blob, member.header_size, warning),
-                       st.st_size)
+            self._emit(("F", entry.fields(), [data], warning), size)
+        else:  # a long or not ASCII name: headers with more records
+            self._emit(("P", entry.fields(), member.blob, member.header_size, warning), size)
         return True
 
     def _streamed(self, fd: int, path: bytes, entry: Entry) -> None:
@@ -442,15 +460,6 @@ class _Walker:
         self._flush(fd)
         if not self.sock.recv(1):
             raise BrokenPipeError  # the engine's side is gone
-
-
-def _small_entry(arcname: bytes, st: os.stat_result) -> Entry:
-    """``entry_from_path``'s entry for a regular file with one link, no holes and no
-    xattrs, from its ``lstat`` result (the same fields, in the same way)."""
-    uid, gid = st.st_uid, st.st_gid
-    uname, gname = owner_names(uid, gid)
-    return Entry(arcname, _REGULAR, st.st_mode & 0o7777, uid, gid, uname, gname, st.st_size,
-                 st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
 def _has_xattrs(fd: int) -> bool:
@@ -499,8 +508,11 @@ def _changed(fd: int, entry: Entry) -> str | None:
 
 def _changed_since(entry: Entry, st: os.stat_result) -> str | None:
     if st.st_size != entry.size or st.st_mtime_ns != entry.mtime_ns:
-        return "it changed while being read; the stored copy may be inconsistent"
+        return _CHANGED
     return None
+
+
+_CHANGED = "it changed while being read; the stored copy may be inconsistent"
 
 
 def _problem(exc: OSError) -> str:

@@ -25,11 +25,13 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
+from zlib import adler32
 
 from tapes.drivers.base import TapeDrive
 
@@ -55,6 +57,7 @@ from .headers import (
 )
 
 DEFAULT_RECORD_SIZE = 256 * 1024
+PLAIN_HEADERS = 3 * BLOCK  # plain_member's headers (extended, its records, ustar): data after
 MAX_RECORD_SIZE = 1024 * 1024
 # Members at least this large are hashed in a helper thread (see _HashBehind).
 BACKGROUND_HASH_MIN = 4 * 1024 * 1024
@@ -238,6 +241,26 @@ class PaxWriter:
             checksum = _sha256(memoryview(blob)[start : start + size]).hexdigest()
         return MemberInfo(entry.name, entry.type, volume, record, offset, entry.size, size,
                           checksum, False, len(self._records) - 1)
+
+    def add_plain(self, blob: bytes, size: int) -> tuple[int, int, int, str] | None:
+        """Append ``plain_member``'s blob of a regular file (``size`` bytes of data) when it
+        ends inside the current record — most small files — and give its ``(volume,
+        record, offset, checksum)``: ``add_prepared`` without the objects, for the engine's
+        loop. None, with nothing appended, when it would cross a record boundary (then
+        ``add_prepared`` it: a volume may end inside it)."""
+        if self._closed:
+            raise ValueError("the archive is closed")
+        if self._pos == self.record_size or self._switch_pending:
+            self._settle()
+        offset = self._pos
+        end = offset + len(blob)
+        if end > self.record_size:
+            return None
+        self._mv[offset:end] = blob
+        self._pos = end
+        self.members += 1
+        checksum = _sha256(memoryview(blob)[PLAIN_HEADERS : PLAIN_HEADERS + size]).hexdigest()
+        return len(self._records) - 1, self._records[-1], offset, checksum
 
     def _add_prepared_spanning(self, member: PreparedMember) -> None:
         """``_add_spanning`` for a prepared member: headers, then data and padding, so a
@@ -558,45 +581,88 @@ def _header_sequence(entry: Entry, data_size: int, pid: int) -> bytes:
 
 def _plain_header_sequence(entry: Entry, size: int) -> bytes | None:
     """``_full_header_sequence`` for most members — a file or directory with a short ASCII
-    name, no link, xattrs, ACLs or holes, times after 1970 — from cached blocks: the
-    fields an owner, mode and type share are packed and summed once (``_plain_fields``),
-    so a header is one format and one join (a third of the cost). None for the rest."""
-    key = (entry.type, entry.mode, entry.uid, entry.gid, entry.uname, entry.gname)
+    name, no link, xattrs, ACLs or holes, times after 1970 — by ``plain_member``. None for
+    the rest."""
+    if entry.linkname or entry.xattrs or entry.acl_access or entry.acl_default:
+        return None
+    if entry.sparse is not None and entry.type is _REGULAR:
+        return None
+    atime_ns, ctime_ns = entry.atime_ns, entry.ctime_ns
+    if atime_ns is None or ctime_ns is None:
+        return None
+    return plain_member(entry.name, entry.type, entry.mode, entry.uid, entry.gid, entry.uname,
+                        entry.gname, size, entry.mtime_ns, atime_ns, ctime_ns)
+
+
+def plain_member(name: bytes, etype: EntryType, mode: int, uid: int, gid: int, uname: str,
+                 gname: str, size: int, mtime_ns: int, atime_ns: int, ctime_ns: int,
+                 data: bytes = b"") -> bytes | None:
+    """The headers (``_full_header_sequence``'s) of a file or directory without link,
+    xattrs, ACLs or holes, then ``data`` (exactly ``size`` bytes, or b"" for the headers
+    alone) padded to a block: what
+    ``prepare_member`` makes of such an entry, from its fields (the engine's reader process
+    calls it for every small file, without an ``Entry``). None when the name is long or not
+    ASCII, an owner does not fit the ustar header or a time is before 1970: the general
+    path adds records for those.
+
+    It runs once per file, so it is cheap rather than plain: the fields an owner, mode and
+    type share are packed and summed once (``_plain_fields``), the three blocks and the
+    data are one ``struct`` pack (which NUL-pads each field), and the checksums are sums
+    of the parts that vary (``_byte_sum``)."""
+    key = (etype, mode, uid, gid, uname, gname)
     fields = _PLAIN_FIELDS.get(key)
     if fields is None:
         fields = _plain_fields(*key)
         if len(_PLAIN_FIELDS) < 4096:
             _PLAIN_FIELDS[key] = fields
-    if not fields or entry.linkname or entry.xattrs or entry.acl_access or entry.acl_default:
+    if not fields:
         return None
-    name = entry.name
     if fields[0]:  # a directory: its name ends in a slash
         if not name.endswith(b"/"):
             name += b"/"
-    elif entry.sparse is not None:
+    if (len(name) > 100 or not name.isascii() or size > MAX_OCTAL_11 or mtime_ns < 0
+            or atime_ns < 0 or ctime_ns < 0):
         return None
-    mtime_ns, atime_ns, ctime_ns = entry.mtime_ns, entry.atime_ns, entry.ctime_ns
-    if (len(name) > 100 or not name.isascii() or size > MAX_OCTAL_11 or atime_ns is None
-            or ctime_ns is None or mtime_ns < 0 or atime_ns < 0 or ctime_ns < 0):
-        return None
-    mtime = mtime_ns // 1_000_000_000
+    mtime, fraction = divmod(mtime_ns, 1_000_000_000)
     if mtime > MAX_OCTAL_11:
         return None
-    m = _pax_time(mtime_ns)
+    m = (b"%d.%09d" % (mtime, fraction)).rstrip(b"0") if fraction else b"%d" % mtime
     a = m if atime_ns == mtime_ns else _pax_time(atime_ns)
     c = m if ctime_ns == mtime_ns else a if ctime_ns == atime_ns else _pax_time(ctime_ns)
     records = _TIME_RECORDS % (_RECORD_LENGTHS[len(m) + 8], m, _RECORD_LENGTHS[len(a) + 8], a,
                                _RECORD_LENGTHS[len(c) + 8], c)
-    x_name = pax_header_name(name)[:100]
-    x_numbers = b"%011o\x00%011o\x00" % (len(records), mtime)
-    numbers = b"%011o\x00%011o\x00" % (size, mtime)
-    x_sum = _PLAIN_X_SUM + sum(x_name) + sum(x_numbers)
-    member_sum = fields[3] + sum(name) + sum(numbers)
-    return b"".join((
-        x_name, _ZEROS[: 100 - len(x_name)], _PRIVATE_MODE, x_numbers, _CHKSUM % x_sum,
-        _PLAIN_X_TAIL, records, _ZEROS[: -len(records) % BLOCK],
-        name, _ZEROS[: 100 - len(name)], fields[1], numbers, _CHKSUM % member_sum, fields[2],
-    ))
+    name_sum = _byte_sum(name)
+    head, slash, base = name.rstrip(b"/").rpartition(b"/")
+    if slash and len(name) <= 89 and not fields[0]:  # pax_header_name: one more part, same sum
+        x_name, x_name_sum = head + b"/PaxHeaders/" + base, name_sum + _PAX_HEADERS_SUM
+    else:
+        x_name = pax_header_name(name)[:100]
+        x_name_sum = _byte_sum(x_name)
+    mtime_field = b"%011o\x00" % mtime
+    x_numbers = b"%011o\x00" % len(records) + mtime_field
+    numbers = b"%011o\x00" % size + mtime_field
+    x_sum = _PLAIN_X_SUM + x_name_sum + _byte_sum(x_numbers)
+    member_sum = fields[3] + name_sum + _byte_sum(numbers)
+    padded_size = (size + BLOCK - 1) & -BLOCK if data else 0
+    layout = _PLAIN_LAYOUTS.get(padded_size)
+    if layout is None:
+        layout = _PLAIN_LAYOUTS[padded_size] = struct.Struct(_PLAIN_LAYOUT % padded_size)
+    return layout.pack(x_name, _PRIVATE_MODE, x_numbers, _CHKSUM % x_sum, _PLAIN_X_TAIL,
+                       records, name, fields[1], numbers, _CHKSUM % member_sum, fields[2], data)
+
+
+def _byte_sum(data: bytes) -> int:
+    """``sum(data)`` for at most 256 bytes, a third of the time: below 65521 the low half of
+    an Adler-32 is one plus the sum."""
+    return (adler32(data) & 0xFFFF) - 1
+
+
+# The extended header block, its three time records in a block, the ustar header block
+# (each: name, mode/uid/gid, size/mtime, checksum, the rest), then the data: packing pads
+# every part with NULs. Layouts by padded data size (at most CHUNK / BLOCK + 1 of them).
+_PLAIN_LAYOUT = "100s24s24s8s356s512s100s24s24s8s356s%ds"
+_PLAIN_LAYOUTS: dict[int, struct.Struct] = {}
+_PAX_HEADERS_SUM = sum(b"PaxHeaders/")
 
 
 _PLAIN_FIELDS: dict[tuple, tuple | None] = {}

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from backups.catalog_load import (
     COLUMNS, CatalogLoader, IndexSpool, _copy_field, _copy_line, catalog_values, index_line,
+    plain_file_lines,
 )
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
 from tapes.format import Entry, EntryType, MemberInfo, catalog_row
@@ -48,6 +49,34 @@ def test_copy_line_is_the_escaped_fields(n):
     assert line.split("\t")[:20] == expected.split("\t")[:20]
     assert line.rstrip("\n").rsplit("\t", 1)[1] in ({"t": "True"}.get(expected[-2], "False"),
                                                      expected[-2])
+
+
+PLAIN = [
+    Entry(b"srv/plain.txt", EntryType.REGULAR, 0o644, 1000, 1000, "alice", "staff", 12,
+          1_700_000_000_123_456_789, 1_700_000_000_000_000_001, 1_700_000_000_000_000_002),
+    Entry(b"top", EntryType.REGULAR, 0o4755, 0, 0, "r\u00f6ot", 'q"uote', 0, 7, 8, 9),
+    Entry(b"a/b c/'q\"uote'$", EntryType.REGULAR, 0o600, 2**40, 3, "", "", 5, 0, 0, 0),
+]
+
+
+@pytest.mark.parametrize("n", range(len(PLAIN)))
+def test_plain_file_lines_are_the_general_ones(n):
+    entry = PLAIN[n]
+    info = MemberInfo(entry.name, entry.type, n, n * 3, n * 512, entry.size, entry.size,
+                      "ef" * 32, False, n)
+    lines = plain_file_lines(
+        entry.name, entry.mode, entry.uid, entry.gid, entry.uname, entry.gname, entry.size,
+        entry.mtime_ns, entry.atime_ns, entry.ctime_ns, info.checksum, info.volume, info.record,
+        info.offset, set_id=7, segment_id=9)
+    assert lines == (index_line(entry, info),
+                     _copy_line(catalog_values(entry, info, set_id=7, segment_id=9)))
+
+
+@pytest.mark.parametrize("name, uname", [(b"srv/caf\xc3\xa9", "u"), (b"srv/t\tab", "u"),
+                                         (b"srv/back\\slash", "u"), (b"srv/x", "u\nv")])
+def test_plain_file_lines_leave_escaping_to_the_general_path(name, uname):
+    assert plain_file_lines(name, 0o644, 0, 0, uname, "g", 1, 1, 1, 1, "ab" * 32, 0, 0, 0,
+                            set_id=1, segment_id=1) is None
 
 
 def test_spool_gives_back_lines_and_rows():

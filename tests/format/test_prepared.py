@@ -12,9 +12,11 @@ import pytest
 
 from tapes.format import Entry, EntryType, PaxWriter, entry_from_path, iter_file_data
 from tapes.format.pax import (
+    PLAIN_HEADERS,
     _full_header_sequence,
     _header_sequence,
     _plain_header_sequence,
+    plain_member,
     prepare_member,
 )
 from tests.format.helpers import FileSink, walk
@@ -56,14 +58,23 @@ def test_cached_headers_equal_the_general_ones():
     assert taken > 40  # the common shapes do take the cached path
 
 
-def _archive(path, entries_and_data, *, prepared: bool, volumes: int = 1, ew: int | None = None):
+def _archive(path, entries_and_data, *, prepared: bool, volumes: int = 1, ew: int | None = None,
+             plain: bool = False, record_size: int = RS):
+    """The archive of the members by ``add``, or ``prepared`` by ``add_prepared`` where
+    ``prepare_member`` takes them — and with ``plain`` by ``add_plain`` where that takes
+    them, as the engine does (the infos it gives are compared there)."""
     sinks = [FileSink(f"{path}.{n}", early_warning_after=ew) for n in range(volumes)]
     rest = iter(sinks[1:])
-    writer = PaxWriter(sinks[0], record_size=RS, on_volume_full=lambda: next(rest, None))
+    writer = PaxWriter(sinks[0], record_size=record_size, on_volume_full=lambda: next(rest, None))
     infos = []
     for entry, data in entries_and_data:
         member = prepare_member(entry, data) if prepared else None
-        if member is not None:
+        placed = None
+        if plain and member is not None and member.header_size == PLAIN_HEADERS and data:
+            placed = writer.add_plain(member.blob, entry.size)
+        if placed is not None:
+            infos.append(placed)
+        elif member is not None:
             infos.append(writer.add_prepared(member))
         else:
             infos.append(writer.add(entry, [data] if data is not None else None))
@@ -104,6 +115,64 @@ def test_prepared_members_give_the_same_archive(tmp_path, volumes, early_warning
     assert prepared == plain
     if volumes > 1:
         assert any(info.end_volume > info.volume for info in plain[0])  # a member was split
+
+
+def test_plain_appends_give_the_same_archive_and_places(tmp_path):
+    members = _members(tmp_path)
+    infos, archive = _archive(tmp_path / "add", members, prepared=False, volumes=12, ew=3,
+                              record_size=8 * RS)
+    plain_infos, plain_archive = _archive(tmp_path / "plain", members, prepared=True,
+                                          volumes=12, ew=3, plain=True, record_size=8 * RS)
+    assert plain_archive == archive
+    assert infos[-1].volume > 0
+    taken = 0
+    for info, placed in zip(infos, plain_infos, strict=True):
+        if isinstance(placed, tuple):
+            taken += 1
+            assert placed == (info.volume, info.record, info.offset, info.checksum)
+            assert info.end_volume == info.volume and not info.changed
+    assert taken > len(members) // 4
+
+
+def _plain_fields(entry: Entry) -> tuple:
+    return (entry.name, entry.type, entry.mode, entry.uid, entry.gid, entry.uname, entry.gname,
+            entry.size, entry.mtime_ns, entry.atime_ns, entry.ctime_ns)
+
+
+@pytest.mark.parametrize("length", [1, 2, 50, 88, 89, 90, 99, 100, 101])
+def test_plain_member_is_prepare_member(length):
+    """Names around the lengths where the extended header's name is cut (89 + 11 bytes of
+    ``PaxHeaders/``) and the ustar name field ends (100), with and without a directory."""
+    rng = random.Random(length)
+    for n in range(40):
+        name = bytes(rng.choice(b"abc/.-_") for _ in range(length)).strip(b"/") or b"x"
+        kind = EntryType.DIRECTORY if n % 4 == 0 else EntryType.REGULAR
+        size = rng.choice([0, 1, 511, 512, 513, 4000]) if kind is EntryType.REGULAR else 0
+        mtime = rng.choice([0, 1_700_000_000_000_000_000, 1_700_000_000_123_456_789])
+        entry = Entry(name, kind, rng.choice([0o644, 0o4755]), rng.choice([0, 1000]),
+                      rng.choice([0, 50]), rng.choice(["root", "alice", ""]),
+                      rng.choice(["root", "staff"]), size, mtime,
+                      rng.choice([mtime, 1_700_000_001_500_000_000]),
+                      rng.choice([mtime, 1_700_000_002_000_000_001]))
+        data = os.urandom(size)
+        member = prepare_member(entry, data if kind is EntryType.REGULAR else None)
+        blob = plain_member(*_plain_fields(entry), data)
+        if blob is None:
+            assert len(entry.name) >= 100  # the directory's slash makes 100 into 101
+            continue
+        assert (blob, PLAIN_HEADERS) == (member.blob, member.header_size)
+
+
+def test_plain_member_declines_what_needs_more_records():
+    base = Entry(b"srv/f", EntryType.REGULAR, 0o644, 1, 1, "u", "g", 0, 1, 1, 1)
+    assert plain_member(*_plain_fields(base)) is not None
+    for change in [dict(name=b"srv/caf\xc3\xa9"), dict(name=b"x" * 101), dict(uid=2**21),
+                   dict(gname="g" * 33), dict(mtime_ns=-1), dict(atime_ns=-5),
+                   dict(type=EntryType.SYMLINK), dict(size=2**33)]:
+        entry = Entry(**{**{f: getattr(base, f) for f in ("name", "type", "mode", "uid", "gid",
+                                                          "uname", "gname", "size", "mtime_ns",
+                                                          "atime_ns", "ctime_ns")}, **change})
+        assert plain_member(*_plain_fields(entry)) is None, change
 
 
 def test_nothing_is_prepared_for_data_of_the_wrong_size_or_holes():
