@@ -83,7 +83,10 @@ class ParallelExtractor:
                                link_sources=link_sources, before_mkdir=self.settle)
         self._workers: list[_Worker] = []
         self._head: bytes | None = None  # the raw directory part of the last member sent
+        self._head_parts: tuple[bytes, ...] = ()
         self._head_crc = 0
+        self._links = self.local._link_sources  # cleaned paths hard links point at
+        self._sources_pending = False  # one of them sent since the last settle
         try:
             for _ in range(workers):
                 self._workers.append(_Worker(os.fsencode(target), mode, on_existing, link_sources))
@@ -105,7 +108,7 @@ class ParallelExtractor:
         kind = entry.type
         if kind not in _DELEGATED or kind is _REGULAR and (
                 entry.sparse is not None or entry.size > _SMALL):
-            if kind is EntryType.HARDLINK:
+            if kind is EntryType.HARDLINK and (self._sources_pending or self._links is None):
                 self.settle()
             self._head = None
             return self.local.extract(entry, data)
@@ -120,8 +123,11 @@ class ParallelExtractor:
             except Refused as exc:
                 self.local.report.refused.append(str(exc))
                 return None
-            self._head, self._head_crc = head, zlib.crc32(b"/".join(parts[:-1]) + b"/")
+            self._head, self._head_parts = head, parts[:-1]
+            self._head_crc = zlib.crc32(b"/".join(parts[:-1]) + b"/")
             base = parts[-1]
+        if self._links and self._head_parts + (base,) in self._links:
+            self._sources_pending = True  # a hard link to it settles the workers first
         payload, expected = data.read_raw() if data is not None else (None, None)
         # By the cleaned path: members of one path go to one worker, in archive order.
         worker = self._workers[zlib.crc32(base, self._head_crc) % len(self._workers)]
@@ -135,6 +141,7 @@ class ParallelExtractor:
             worker.request(("B",))
         for worker in self._workers:
             self.local._created.update(worker.reply()[1])
+        self._sources_pending = False
 
     def finish(self) -> ExtractReport:
         for worker in self._workers:

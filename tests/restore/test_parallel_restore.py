@@ -69,15 +69,17 @@ def test_a_file_where_a_later_member_needs_a_directory_is_refused_as_in_one_proc
     assert one[0]["files"] == 1 and "is not a directory" in one[0]["refused"][0]
 
 
-def test_hard_links_to_files_a_worker_made(tmp_path):
+@pytest.mark.parametrize("sources_known", [True, False])
+def test_hard_links_to_files_a_worker_made(tmp_path, sources_known):
     entries = [_file(b"d/f%02d" % n, b"data %d" % n) for n in range(50)]
     links = [(Entry(name=b"e/link%02d" % n, type=EntryType.HARDLINK, linkname=b"d/f%02d" % n), None)
              for n in range(0, 50, 7)]
+    sources = {b"d/f%02d" % n for n in range(0, 50, 7)} if sources_known else None
+    members = entries[:20] + links[:1] + entries[20:] + links[1:]  # some sent after a settle
     target = tmp_path / "out"
     target.mkdir()
     report = _restore(ParallelExtractor(target, mode="safe", on_existing="skip",
-                                        link_sources={b"d/f%02d" % n for n in range(0, 50, 7)}),
-                      entries + links)
+                                        link_sources=sources), members)
     assert report["files"] == 50 + len(links) and not report["refused"], report
     for entry, _ in links:
         source = target / entry.linkname.decode()
