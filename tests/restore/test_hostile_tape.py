@@ -99,3 +99,39 @@ def test_hostile_restore_in_skip_mode_keeps_first_versions(library, vlib, tmp_pa
 
     assert (target / "srv" / "ok.txt").read_text() == "harmless\n"
     assert sorted(os.listdir(outside)) == ["secret"]
+
+
+def test_hostile_tape_restores_safely_both_ways(library, vlib, tmp_path, capsys, extraction):
+    """The same archive without its duplicate names (a plan with a name twice restores in
+    one process), so that worker processes create its files in the parallel run."""
+    import json
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("do not touch\n")
+    members = [m for m in hostile_members(str(outside))
+               if not (m[0].name == b"srv/ok.txt" and m[0].type is not EntryType.REGULAR)
+               and m[1] != b"written through the replaced name?\n"]
+    barcode = Tape.objects.filter(library=library).order_by("barcode").first().barcode
+    write_tape(vlib, barcode, members, job="evil")
+    before = tree_listing(tmp_path)
+    call_command("catalog", "rebuild", "--tape", barcode)
+    backup_set = BackupSet.objects.get(job__name__startswith="evil (foreign")
+    target = tmp_path / "target"
+    capsys.readouterr()
+
+    call_command("restore", "--set", str(backup_set.pk), "--target", str(target), "--json")
+
+    (report,) = json.loads(capsys.readouterr().out)  # one report per set
+    assert report["workers"] == (2 if extraction == "parallel" else 0)
+    after = tree_listing(tmp_path)
+    new = {p for p in after if p not in before} - {str(target)}
+    assert all(p.startswith(str(target) + "/") for p in new), sorted(new)
+    assert {p: v for p, v in after.items() if p in before} == before
+    assert sorted(os.listdir(outside)) == ["secret"] and os.lstat(outside / "secret").st_nlink == 1
+    names = {os.path.relpath(p, target) for p in new}
+    assert not {"escape-up", "escape2", "hl-abs", "hl-up", "hl-via-link", "dev-null",
+                "disk", "evil/payload", "evil/sub"} & names
+    assert os.readlink(target / "evil") == str(outside)
+    assert os.stat(target / "suid-shell").st_mode & 0o6000 == 0
+    assert os.stat(target / "srv" / "late").st_ino == os.stat(target / "srv" / "ok.txt").st_ino
