@@ -468,6 +468,7 @@ class _Progress:
         if self.files % 200 == 0 or row.size > 1 << 24 or self.files == self.total_files:
             self.context.progress(files=self.files, bytes=self.bytes, current=row.path,
                                   total_files=self.total_files, total_bytes=self.total_bytes)
+            self.context.check_cancelled()  # within a long run of members too
 
 
 def _check_options(mode: str, on_existing: str) -> None:

@@ -9,8 +9,11 @@ import os
 
 import pytest
 
+from backups.context import JobContext
+from backups.errors import Cancelled
 from backups.extract import Extractor
 from backups.extract_parallel import ParallelExtractor, WorkerFailed, parallel_restore_possible
+from backups.restore import restore_set
 from tapes.format import Entry, EntryType
 
 
@@ -136,3 +139,36 @@ def test_modes_come_back_whatever_the_umask(tmp_path, how):
         os.umask(old)
     assert report["files"] == len(modes), report
     assert {n: os.stat(target / n.decode()).st_mode & 0o7777 for n in modes} == modes
+
+
+class CancelWhenHalfDone(JobContext):
+    def cancel_requested(self) -> bool:
+        return bool(self.last_progress) and self.last_progress["files"] >= 200
+
+
+def test_cancelling_a_long_restore_stops_it_and_its_workers(make_job, backup, tmp_path, extraction):
+    source = tmp_path / "src"
+    source.mkdir()
+    for n in range(600):
+        (source / f"f{n:03d}").write_bytes(b"%d" % n)
+    backup_set = backup(make_job(str(source)))
+    before = _children()
+
+    with pytest.raises(Cancelled):
+        restore_set(backup_set=backup_set, target=tmp_path / "out", context=CancelWhenHalfDone())
+
+    assert _children() == before  # no worker left behind
+    assert len(os.listdir(tmp_path / "out" / str(source).lstrip("/"))) < 600  # stopped early
+
+
+def _children() -> set[int]:
+    me = str(os.getpid())
+    found = set()
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if pid.isdigit() and f.read().rsplit(")", 1)[1].split()[1] == me:
+                    found.add(int(pid))
+        except OSError:
+            pass
+    return found
