@@ -445,10 +445,13 @@ def restore_set(*, backup_set: BackupSet, target, paths: list[str] | None = None
 
 def _workers_for(target: bytes, rows: list[Wanted]) -> int:
     """How many worker processes create the files (``backups.extract_parallel``): for many
-    entries into a new or empty directory ``TAPEBACKUP_RESTORE_WORKERS``, else none."""
+    entries into a new or empty directory, on more than one core,
+    ``TAPEBACKUP_RESTORE_WORKERS``; else none."""
     from django.conf import settings
 
     workers = settings.TAPEBACKUP_RESTORE_WORKERS
+    if len(os.sched_getaffinity(0)) < 2:
+        return 0  # one core: nothing to overlap, only the cost of passing members on
     if workers and len(rows) >= PARALLEL_MIN and parallel_restore_possible(target, (r.path for r in rows)):
         return workers
     return 0
