@@ -207,15 +207,16 @@ def restore_plan(*, backup_set: BackupSet, paths: list[str] | None = None) -> li
     globs; catalog text form or plain str) — all rows when None — in tape order. A hard
     link chosen without the file it links to brings that file along."""
     rows = CatalogEntry.objects.filter(backup_set=backup_set)
-    if paths:
-        rows = rows.filter(_selection(paths, backup_set))
+    if not paths:  # every row once: sorted by the database, no Python dict of them
+        ordered = rows.order_by("segment__sequence", "record", "offset").values_list(*_FIELDS)
+        return [Wanted(*r) for r in ordered.iterator(chunk_size=5000)]
+    rows = rows.filter(_selection(paths, backup_set))
     # Keyed by place, not path: an archive may hold a name twice (the later one wins).
     wanted = {(r[2], r[3], r[4]): Wanted(*r)
               for r in rows.values_list(*_FIELDS).iterator(chunk_size=5000)}
-    if paths:
-        if any(_GLOB & set(p) for p in paths):
-            wanted = {k: w for k, w in wanted.items() if _matches(w.path, paths)}
-        _add_link_sources(backup_set, wanted)
+    if any(_GLOB & set(p) for p in paths):
+        wanted = {k: w for k, w in wanted.items() if _matches(w.path, paths)}
+    _add_link_sources(backup_set, wanted)
     return sorted(wanted.values(), key=lambda w: (w.segment, w.record, w.offset))
 
 
