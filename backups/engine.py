@@ -10,13 +10,13 @@ Order of events, and why:
    without changing anything (a run that must wait for media creates nothing).
 2. The set row is committed as ``running`` (so a crash leaves a trace that recovery
    finds), then the pre-script runs.
-3. The tape is allocated, loaded, its label verified (or a scratch tape labelled), and the
-   drive positioned at end of data (after any partial file a crash left, closed first by a
-   filemark).
-4. A reader process walks and reads the source (``backups.source``); this process writes
-   and checksums (``PaxWriter``), and hands catalog rows to the loader in batches (on
-   PostgreSQL its thread commits them on a connection of its own while the tape moves).
-   No transaction is open across tape I/O.
+3. The reader process starts (``backups.source``: it walks and reads the source, a socket
+   buffer ahead at most); meanwhile the tape is allocated, loaded, its label verified (or
+   a scratch tape labelled), and the drive positioned at end of data (after any partial
+   file a crash left, closed first by a filemark).
+4. This process writes what the reader sends and checksums it (``PaxWriter``), and hands
+   catalog rows to the loader in batches (on PostgreSQL its thread commits them on a
+   connection of its own while the tape moves). No transaction is open across tape I/O.
 5. End of archive, filemark, index, filemark, every catalog row committed — and only then
    is the set marked complete (invariant 3) and its tapes protected until it expires
    (invariant 1). A loader that failed fails the set.
@@ -244,12 +244,13 @@ class _Run:
         self.backup_set.stats = self.stats
         self.media_set = media_set_for_run(pool=self.pool)
         BackupSet.objects.filter(pk=self.backup_set.pk).update(media_set=self.media_set)
-        reader = None
+        reader = SourceReader([path_bytes(s) for s in self.job.sources],
+                              Excludes(self.job.excludes))
         try:
-            self._mount(tape_next(pool=self.pool, media_set=self.media_set, drive=self.drive))
-            reader = SourceReader([path_bytes(s) for s in self.job.sources],
-                                  Excludes(self.job.excludes))
+            # Started first (after the pre-script, which may make the snapshot it reads):
+            # its interpreter's start-up and first batches overlap loading the tape.
             reader.start()
+            self._mount(tape_next(pool=self.pool, media_set=self.media_set, drive=self.drive))
             writer = PaxWriter(self.counter, record_size=self.record_size,
                                on_volume_full=self._next_volume)
             self._stream(reader, writer)
@@ -262,9 +263,8 @@ class _Run:
             self._fail_tape(exc)
             raise
         finally:
-            if reader is not None:
-                reader.stop()
-                self.stats.wait_seconds = reader.wait_seconds
+            reader.stop()
+            self.stats.wait_seconds = reader.wait_seconds
             self.catalog.close()
             if self.spool is not None:
                 self.spool.close()
