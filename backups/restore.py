@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import functools
+import operator
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -198,6 +199,7 @@ class Wanted:
         return path_bytes(self.path).lstrip(b"/") or b"."
 
 
+_TAPE_ORDER = operator.attrgetter("segment", "record", "offset")
 _FIELDS = ("path", "type", "segment__sequence", "record", "offset", "checksum", "size",
            "volumes", "link_target")
 
@@ -207,9 +209,10 @@ def restore_plan(*, backup_set: BackupSet, paths: list[str] | None = None) -> li
     globs; catalog text form or plain str) — all rows when None — in tape order. A hard
     link chosen without the file it links to brings that file along."""
     rows = CatalogEntry.objects.filter(backup_set=backup_set)
-    if not paths:  # every row once: sorted by the database, no Python dict of them
-        ordered = rows.order_by("segment__sequence", "record", "offset").values_list(*_FIELDS)
-        return [Wanted(*r) for r in ordered.iterator(chunk_size=5000)]
+    if not paths:  # every row once, no dict of them (sorted here: SQLite would sort on disk)
+        every = [Wanted(*r) for r in rows.values_list(*_FIELDS).iterator(chunk_size=5000)]
+        every.sort(key=_TAPE_ORDER)
+        return every
     rows = rows.filter(_selection(paths, backup_set))
     # Keyed by place, not path: an archive may hold a name twice (the later one wins).
     wanted = {(r[2], r[3], r[4]): Wanted(*r)
@@ -217,7 +220,7 @@ def restore_plan(*, backup_set: BackupSet, paths: list[str] | None = None) -> li
     if any(_GLOB & set(p) for p in paths):
         wanted = {k: w for k, w in wanted.items() if _matches(w.path, paths)}
     _add_link_sources(backup_set, wanted)
-    return sorted(wanted.values(), key=lambda w: (w.segment, w.record, w.offset))
+    return sorted(wanted.values(), key=_TAPE_ORDER)
 
 
 def _normal(path: str) -> str:
@@ -277,8 +280,8 @@ def tapes_needed(backup_set: BackupSet, rows: list[Wanted]) -> list[Tape]:
     """The tapes holding ``rows``, in the order they are read."""
     segments = {s.sequence: s for s in backup_set.segments.select_related("tape")}
     sequences = set()
-    for row in rows:
-        sequences.update(range(row.segment, row.segment + max(row.volumes, 1)))
+    for first, volumes in {(row.segment, row.volumes) for row in rows}:
+        sequences.update(range(first, first + max(volumes, 1)))
     tapes, seen = [], set()
     for sequence in sorted(sequences):
         segment = segments.get(sequence)
