@@ -70,7 +70,10 @@ def parallel_restore_possible(target: bytes, paths) -> bool:
 
 class WorkerFailed(OSError):
     """A worker process could not go on (an error of the target's file system, or its
-    process ended): the restore fails with it."""
+    process ended): the restore fails with it. ``member``: the archive name it was
+    creating, when it was one."""
+
+    member: bytes | None = None
 
 
 class ParallelExtractor:
@@ -211,8 +214,10 @@ class _Worker:
             raise WorkerFailed(f"A restore worker ended unexpectedly (exit status {self.wait()}).")
         answer = pickle.loads(payload)
         if answer[0] == "X":
-            _, number, text = answer
-            raise WorkerFailed(number, text)
+            _, number, text, member = answer
+            failed = WorkerFailed(number, text)
+            failed.member = member
+            raise failed
         return answer
 
     def _send(self, value) -> None:
@@ -257,6 +262,7 @@ def _serve(sock: socket.socket) -> None:
                           link_sources=set(links) if links is not None else None,
                           create_parents=False)
     from_fields = Entry.from_fields
+    record = None
     try:
         for batch in frames:
             for record in batch:
@@ -272,8 +278,8 @@ def _serve(sock: socket.socket) -> None:
                     _send_frame(sock, ("F", report.as_dict(), _taken(extractor)))
                     return
     except OSError as exc:
-        where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
-        _send_frame(sock, ("X", exc.errno or 0, f"{exc.strerror or exc}{where}"))
+        member = record[1][0] if record is not None and record[0] == "M" else None
+        _send_frame(sock, ("X", exc.errno or 0, exc.strerror or str(exc), member))
     finally:
         extractor.close()
 

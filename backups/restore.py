@@ -37,7 +37,7 @@ from django.utils.dateparse import parse_datetime
 from backups.context import JobContext
 from backups.errors import JobError, NeedsMedia
 from backups.extract import FAITHFUL, MODES, ON_EXISTING, SAFE, SKIP, ExtractReport, Extractor
-from backups.extract_parallel import ParallelExtractor, parallel_restore_possible
+from backups.extract_parallel import ParallelExtractor, WorkerFailed, parallel_restore_possible
 from backups.models import BackupJob, BackupSegment, BackupSet, CatalogEntry
 from backups.paths import path_bytes, path_text
 from tapes.drivers.base import MediaError, TapeError
@@ -433,11 +433,17 @@ def restore_set(*, backup_set: BackupSet, target, paths: list[str] | None = None
         progress = _Progress(context, rows)
 
         def on_member(row: Wanted, entry, data) -> None:
-            extractor.extract(entry, data if row.type == _FILE else None)
+            try:
+                extractor.extract(entry, data if row.type == _FILE else None)
+            except OSError as exc:
+                raise JobError(_write_failed(exc, row.path, report.target)) from exc
             progress.tick(row)
 
         read_members(session, backup_set, rows, on_member, report.unreadable)
-        report.extract = extractor.finish()
+        try:
+            report.extract = extractor.finish()
+        except OSError as exc:
+            raise JobError(_write_failed(exc, None, report.target)) from exc
         report.tapes = session.loaded
     for problem in report.problems():
         context.log(problem, level="error")
@@ -445,6 +451,17 @@ def restore_set(*, backup_set: BackupSet, target, paths: list[str] | None = None
         context.log(line, level="warning")
     context.log(report.summary())
     return report
+
+
+def _write_failed(exc: OSError, path: str | None, target: str) -> str:
+    """One sentence for an error of the target's file system (or a lost worker process):
+    the restore stops there; what was restored stays."""
+    if isinstance(exc, WorkerFailed):
+        if exc.member is None and exc.strerror is None:
+            return f"{exc.args[0]} The restore into {target} stopped."
+        path = path_text(exc.member) if exc.member is not None else None
+    what = f"writing {path.lstrip('/')}" if path else "finishing"
+    return f"The restore into {target} stopped: {what} failed ({exc.strerror or exc})."
 
 
 def _workers_for(target: bytes, rows: list[Wanted]) -> int:

@@ -172,3 +172,38 @@ def _children() -> set[int]:
         except OSError:
             pass
     return found
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A 1 MiB file system (tmpfs) to restore into; skipped where this may not mount."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", mount],
+                                           capture_output=True).returncode:
+        pytest.skip("needs root and a tmpfs mount")
+    yield mount
+    subprocess.run(["umount", "-l", mount], check=False)
+
+
+def test_a_full_target_stops_the_restore_in_one_sentence(make_job, backup, tmp_path, small_filesystem,
+                                                          extraction):
+    from backups.errors import JobError
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for n in range(300):
+        (source / f"f{n:03d}").write_bytes(os.urandom(8192))
+    backup_set = backup(make_job(str(source)))
+    before = _children()
+
+    with pytest.raises(JobError) as failed:
+        restore_set(backup_set=backup_set, target=small_filesystem / "out", context=JobContext())
+
+    message = str(failed.value)
+    assert message.startswith(f"The restore into {small_filesystem / 'out'} stopped: writing "
+                              f"{str(source).lstrip('/')}/f"), message
+    assert message.endswith(" failed (No space left on device)."), message
+    assert _children() == before
