@@ -419,6 +419,9 @@ def restore_set(*, backup_set: BackupSet, target, paths: list[str] | None = None
         raise JobError(f"Nothing in set {backup_set.pk} matches {', '.join(paths or [])}.")
     tapes = tapes_needed(backup_set, rows)
     target = os.fsencode(target)
+    if os.path.lexists(target) and not os.path.isdir(target):
+        raise JobError(f"{os.fsdecode(target)} exists and is not a directory; name a directory "
+                       "to restore into.")
     workers = _workers_for(target, rows)
     make_extractor = functools.partial(ParallelExtractor, workers=workers) if workers else Extractor
     os.makedirs(target, exist_ok=True)

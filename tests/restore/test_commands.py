@@ -35,6 +35,16 @@ def test_restore_path_not_in_set(one_set, tmp_path):
                      "--target", str(tmp_path / "out"))
 
 
+def test_restore_into_a_file_is_refused(one_set, tmp_path):
+    _, backup_set = one_set
+    target = tmp_path / "a-file"
+    target.write_text("keep me\n")
+    with pytest.raises(CommandError, match=f"{target} exists and is not a directory; name a "
+                                           "directory to restore into."):
+        call_command("restore", "--set", str(backup_set.pk), "--target", str(target))
+    assert target.read_text() == "keep me\n"
+
+
 def test_restore_json_and_existing_files(one_set, tmp_path, capsys):
     source, backup_set = one_set
     target = tmp_path / "out"
