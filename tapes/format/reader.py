@@ -192,21 +192,14 @@ class PaxReader:
                 raise FormatError("A header block has a bad checksum: this is not a tar archive or it is damaged.")
             typeflag = block[156:157]
             size = _number(block[124:136], "size")
-            if typeflag == b"x" and size <= MAX_EXTENDED_HEADER:
-                data = self._read_bytes(size)
-                simple = _simple_records(data)
-                if simple is not None:
+            if typeflag in (b"x", b"g"):
+                data = self._extended_data(size)
+                simple = _simple_records(data) if typeflag == b"x" else None
+                if simple is not None:  # the usual case
                     local.update(simple)
                     continue
-                for keyword, value in parse_pax_records(data):
-                    if keyword.startswith(b"SCHILY.xattr."):
-                        xattrs[decode_xattr_name(keyword[13:])] = value
-                    elif not keyword.startswith(b"GNU.volume."):
-                        local[keyword] = value
-                continue
-            if typeflag in (b"x", b"g"):
                 target = local if typeflag == b"x" else self._globals
-                for keyword, value in self._extended_records(size):
+                for keyword, value in parse_pax_records(data):
                     if keyword.startswith(b"SCHILY.xattr."):
                         xattrs[decode_xattr_name(keyword[13:])] = value
                     elif not keyword.startswith(b"GNU.volume."):
@@ -222,10 +215,10 @@ class PaxReader:
         if records.pos < len(records.record):
             records.pos += BLOCK
 
-    def _extended_records(self, size: int) -> list[tuple[bytes, bytes]]:
+    def _extended_data(self, size: int) -> bytes:
         if size > MAX_EXTENDED_HEADER:
             raise FormatError(f"An extended header claims {size} bytes, more than this reader accepts.")
-        return parse_pax_records(self._read_bytes(size))
+        return self._read_bytes(size)
 
     def _read_bytes(self, size: int) -> bytes:
         records = self._records
@@ -324,7 +317,7 @@ class PaxReader:
             size = parse_number(block[124:136], "size")
             if typeflag not in (b"g", b"x"):
                 return found  # the GNUFileParts header: skipped, as GNU tar does
-            for keyword, value in self._extended_records(size):
+            for keyword, value in parse_pax_records(self._extended_data(size)):
                 if keyword == b"GNU.volume.filename":
                     found.filename = value
                 elif keyword == b"GNU.volume.size":
@@ -444,14 +437,21 @@ class MemberData:
             yield view
         self._finish()
 
-    def read(self) -> bytes:
+    def _in_one_slice(self) -> bytes | None:
+        """The rest of the data when it lies in the record at hand (taken: one slice), else
+        None."""
         records = self._reader._records
         left = self.data_size - self.consumed
         if records.pos + left <= len(records.record) and self._finished is False:
-            start = records.pos  # all in the record at hand: one slice, one digest update
-            data = records.record[start : start + left]
+            start = records.pos
             records.pos = start + padded(left)
             self.consumed = self.data_size
+            return records.record[start : start + left]
+        return None
+
+    def read(self) -> bytes:
+        data = self._in_one_slice()
+        if data is not None:  # one slice, one digest update
             if self._digest is None:
                 self._digest = hashlib.sha256(data)
             else:
@@ -465,15 +465,10 @@ class MemberData:
         check), for a caller that checks it elsewhere (``backups.extract_parallel``).
         ``checksum`` stays None."""
         expected, self.expected = self.expected, None
-        records = self._reader._records
-        left = self.data_size - self.consumed
-        if records.pos + left <= len(records.record) and self._finished is False:
-            start = records.pos
-            records.pos = start + padded(left)
-            self.consumed = self.data_size
-            self._finished = self.done_reading = True
-            return records.record[start : start + left], expected
-        data = self.read()
+        data = self._in_one_slice()
+        if data is None:
+            return self.read(), expected
+        self._finished = self.done_reading = True
         return data, expected
 
     def read_unchecked(self) -> tuple[bytes, bool]:
