@@ -17,7 +17,6 @@ the loader lives here under its own name.)
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json.encoder
 import queue
@@ -92,10 +91,9 @@ def plain_file_lines(name: bytes, mode: int, uid: int, gid: int, uname: str, gna
     path = "/" + text
     parent, _, base = path.rpartition("/")
     parent = parent or "/"
-    key = int.from_bytes(_blake2b(b"/" + name, digest_size=8).digest(), "big", signed=True)
     index = _PLAIN_INDEX_LINE % (_encode_str(text), size, size, owner[0], mtime_ns, atime_ns,
                                  ctime_ns, checksum, volume, record, offset)
-    copy = _PLAIN_COPY_LINE % (set_id, segment_id, path, key, parent, _parent_key(parent), base,
+    copy = _PLAIN_COPY_LINE % (set_id, segment_id, path, path_key(path), parent, _parent_key(parent), base,
                                size, owner[1], mtime_ns, checksum, record, offset)
     return index.encode("utf-8"), copy
 
@@ -118,7 +116,6 @@ _PLAIN_INDEX_LINE = (
 )
 # COLUMNS order; type "0", no link, one volume, not changed (as _copy_line writes False).
 _PLAIN_COPY_LINE = "%d\t%d\t%s\t%d\t%s\t%d\t%s\t0\t%d\t%s\t%d\t%s\t\t%d\t%d\t1\tFalse\n"
-_blake2b = hashlib.blake2b
 
 
 _last_parent: tuple[str, int] = ("", path_key(""))
